@@ -1,0 +1,245 @@
+"""Checkpoint folders on disk: original TF1, Hugging Face (safetensors) and Keras, with config and vocab.
+
+Folder layouts (what `load` reads and `save` writes):
+  tf1:   bert_model.ckpt.{index,data-00000-of-00001} + bert_config.json + vocab.txt (released zips)
+  hf:    model.safetensors + config.json + vocab.txt
+  keras: model.keras (a BertEncoder or BertPretrainer) + bert_config.json + vocab.txt
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+
+import numpy as np
+
+from bert_tf import checkpoints
+from bert_tf.config import BertConfig, write_text_atomic
+
+FORMATS = ("tf1", "hf", "keras")
+TF1_CHECKPOINT_NAME = "bert_model.ckpt"
+
+# Hugging Face's "gelu" is the exact erf form; the original's "gelu" is the tanh approximation.
+HF_TO_BERT_TF_ACT = {"gelu": "gelu_exact", "gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu",
+                     "tanh": "tanh", "linear": "linear"}
+BERT_TF_TO_HF_ACT = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu", "tanh": "tanh",
+                     "linear": "linear"}
+
+# Optimizer slots and counters that training checkpoints carry; never model weights.
+_TF1_SKIP = re.compile(r"(^global_step$|/adam_[mv]$|AdamWeightDecayOptimizer)")
+_HF_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+            "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size",
+            "initializer_range")
+
+
+# ----------------------------------------------------------------------------------------------- configs
+
+
+def config_from_hf(values: dict, source: str = "config.json") -> BertConfig:
+    """HF BertConfig JSON -> BertConfig, translating the activation name and refusing what we cannot honour."""
+    act = values.get("hidden_act", "gelu")
+    if act not in HF_TO_BERT_TF_ACT:
+        raise ValueError(f"{source}: hidden_act {act!r} has no bert_tf equivalent ({sorted(HF_TO_BERT_TF_ACT)})")
+    if values.get("layer_norm_eps", 1e-12) != 1e-12:
+        raise ValueError(f"{source}: layer_norm_eps {values['layer_norm_eps']} != 1e-12 (the original's epsilon)")
+    if values.get("position_embedding_type", "absolute") != "absolute":
+        raise ValueError(f"{source}: position_embedding_type {values['position_embedding_type']!r} "
+                         "is not the original's absolute positions")
+    return BertConfig.from_dict({**{k: values[k] for k in _HF_KEYS if k in values},
+                                 "hidden_act": HF_TO_BERT_TF_ACT[act]}, source=source)
+
+
+def config_to_hf(config: BertConfig, with_heads: bool) -> dict:
+    values = {k: v for k, v in config.to_dict().items() if k != "hidden_act"}
+    return {"architectures": ["BertForPreTraining" if with_heads else "BertModel"], "model_type": "bert",
+            **values, "hidden_act": BERT_TF_TO_HF_ACT[config.hidden_act.lower()], "layer_norm_eps": 1e-12,
+            "pad_token_id": 0, "position_embedding_type": "absolute"}
+
+
+def _read_json(path: str) -> dict:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+# ----------------------------------------------------------------------------------------------- TF1
+
+
+def read_tf1(prefix: str) -> dict[str, np.ndarray]:
+    """Reads an original TF1 checkpoint (`.../bert_model.ckpt` prefix), dropping optimizer slots and counters."""
+    import tensorflow as tf
+
+    if not os.path.exists(prefix + ".index"):
+        raise FileNotFoundError(f"TF1 checkpoint not found: {prefix}.index does not exist")
+    reader = tf.train.load_checkpoint(prefix)
+    return {name: reader.get_tensor(name) for name in sorted(reader.get_variable_to_shape_map())
+            if not _TF1_SKIP.search(name)}
+
+
+def write_tf1(weights: dict[str, np.ndarray], prefix: str) -> None:
+    """Writes a name-based TF1 checkpoint readable by the original code and `tf.train.load_checkpoint`.
+
+    Written under a temporary prefix in the same folder; the files are renamed (index last) when complete.
+    """
+    import tensorflow as tf
+
+    directory = os.path.dirname(os.path.abspath(prefix))
+    os.makedirs(directory, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(dir=directory, prefix=".tmp-ckpt-")
+    tmp_prefix = os.path.join(tmp_dir, os.path.basename(prefix))
+    names = sorted(weights)
+    try:
+        tf.raw_ops.SaveV2(prefix=tmp_prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+                          tensors=[tf.constant(weights[n]) for n in names])
+        for suffix in (".data-00000-of-00001", ".index"):
+            os.replace(tmp_prefix + suffix, prefix + suffix)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def tf1_prefix(path: str) -> str:
+    """A TF1 checkpoint prefix from a prefix or a folder holding exactly one checkpoint."""
+    if os.path.isdir(path):
+        indexes = sorted(f[: -len(".index")] for f in os.listdir(path) if f.endswith(".index"))
+        if len(indexes) != 1:
+            raise FileNotFoundError(f"{path}: expected one TF1 checkpoint (*.index) in the folder, "
+                                    f"found {indexes or 'none'}")
+        return os.path.join(path, indexes[0])
+    return path
+
+
+# ----------------------------------------------------------------------------------------------- Hugging Face
+
+
+def read_hf(directory: str) -> dict[str, np.ndarray]:
+    """Reads `model.safetensors` from a HF checkpoint folder (no pickle loading)."""
+    from safetensors.numpy import load_file
+
+    path = os.path.join(directory, "model.safetensors")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Hugging Face checkpoint not found: {path} does not exist "
+                                "(only safetensors are read; pickled pytorch_model.bin is not loaded)")
+    return load_file(path)
+
+
+def write_hf(state: dict[str, np.ndarray], directory: str) -> None:
+    from safetensors.numpy import save_file
+
+    os.makedirs(directory, exist_ok=True)
+    _write_atomic(os.path.join(directory, "model.safetensors"),
+                  lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+
+
+# ----------------------------------------------------------------------------------------------- folders
+
+
+def detect_format(path: str) -> str:
+    if path.endswith(".keras") or os.path.exists(os.path.join(path, "model.keras")):
+        return "keras"
+    if os.path.exists(os.path.join(path, "model.safetensors")):
+        return "hf"
+    return "tf1"
+
+
+def _folder(path: str) -> str:
+    return path if os.path.isdir(path) else os.path.dirname(path)
+
+
+def load(path: str, input_format: str | None = None, config_file: str | None = None):
+    """Reads a checkpoint in any format. Returns (BertConfig, canonical weights, vocab.txt path or None).
+
+    config_file overrides the config found beside the weights (`bert_config.json`, or HF's `config.json`).
+    """
+    fmt = input_format or detect_format(path)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown checkpoint format {fmt!r}; expected one of {FORMATS}")
+    folder = _folder(path)
+    if config_file:
+        config = BertConfig.from_json_file(config_file)
+    elif fmt == "hf":
+        hf_config = os.path.join(folder, "config.json")
+        config = config_from_hf(_read_json(hf_config), source=hf_config)
+    else:
+        config = BertConfig.from_json_file(os.path.join(folder, "bert_config.json"))
+    if fmt == "tf1":
+        weights = read_tf1(tf1_prefix(path))
+    elif fmt == "hf":
+        weights = checkpoints.hf_to_tf1(read_hf(folder), config.num_hidden_layers, source=folder)
+    else:
+        weights = checkpoints.get_weights(load_keras_model(path))
+    vocab = os.path.join(folder, "vocab.txt")
+    return config, weights, (vocab if os.path.exists(vocab) else None)
+
+
+def load_keras_model(path: str):
+    import keras
+
+    import bert_tf.modeling  # noqa: F401  (registers the bert_tf layers for deserialization)
+
+    file = path if path.endswith(".keras") else os.path.join(path, "model.keras")
+    if not os.path.exists(file):
+        raise FileNotFoundError(f"Keras model file not found: {file}")
+    return keras.saving.load_model(file)
+
+
+def build_model(config: BertConfig, weights: dict, strict: bool = True, source: str = "checkpoint"):
+    """A BertPretrainer when the weights carry pretraining heads, else a BertEncoder, with the weights set."""
+    from bert_tf.modeling import BertEncoder, BertPretrainer
+
+    model = (BertPretrainer if checkpoints.has_pretraining_heads(weights) else BertEncoder)(config)
+    checkpoints.set_weights(model, weights, strict=strict, source=source)
+    return model
+
+
+def save(config: BertConfig, weights: dict, output_dir: str, output_format: str,
+         vocab_file: str | None = None) -> None:
+    """Writes a checkpoint folder in `output_format` (see the module docstring for the layouts)."""
+    if output_format not in FORMATS:
+        raise ValueError(f"unknown checkpoint format {output_format!r}; expected one of {FORMATS}")
+    check_vocab(config, vocab_file)
+    os.makedirs(output_dir, exist_ok=True)
+    if output_format == "tf1":
+        write_tf1(weights, os.path.join(output_dir, TF1_CHECKPOINT_NAME))
+        config.to_json_file(os.path.join(output_dir, "bert_config.json"))
+    elif output_format == "hf":
+        with_heads = checkpoints.has_pretraining_heads(weights)
+        write_hf(checkpoints.tf1_to_hf(weights, config.num_hidden_layers, prefix="bert." if with_heads else ""),
+                 output_dir)
+        write_text_atomic(os.path.join(output_dir, "config.json"),
+                          json.dumps(config_to_hf(config, with_heads), indent=2, sort_keys=True) + "\n")
+    else:
+        model = build_model(config, weights)
+        _write_atomic(os.path.join(output_dir, "model.keras"), model.save)
+        config.to_json_file(os.path.join(output_dir, "bert_config.json"))
+    if vocab_file and os.path.abspath(vocab_file) != os.path.abspath(os.path.join(output_dir, "vocab.txt")):
+        _write_atomic(os.path.join(output_dir, "vocab.txt"), lambda tmp: shutil.copyfile(vocab_file, tmp))
+
+
+def _write_atomic(path: str, write) -> None:
+    """Calls write(temporary path) beside `path`, then renames; nothing half-written is left on failure."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def check_vocab(config: BertConfig, vocab_file: str | None) -> None:
+    """The vocab's line count must equal config.vocab_size (ids are 0-based line numbers)."""
+    if vocab_file is None:
+        return
+    if not os.path.exists(vocab_file):
+        raise FileNotFoundError(f"vocab file not found: {vocab_file}")
+    with open(vocab_file, "rb") as f:
+        lines = sum(1 for _ in f)
+    if lines != config.vocab_size:
+        raise ValueError(f"{vocab_file} has {lines} entries but the config says vocab_size={config.vocab_size}")

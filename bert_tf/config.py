@@ -1,0 +1,141 @@
+"""BertConfig: the original `bert_config.json` schema as a frozen dataclass (JSON keys = field names).
+
+No TensorFlow here: configs are read by scripts and converters before any model exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+
+# Keys that released Chinese and multilingual configs carry; the original code ignores them, and so do we.
+KNOWN_UNUSED_KEYS = frozenset(
+    {
+        "directionality",
+        "pooler_fc_size",
+        "pooler_num_attention_heads",
+        "pooler_num_fc_layers",
+        "pooler_size_per_head",
+        "pooler_type",
+    }
+)
+
+# "gelu" keeps the original's meaning (tanh approximation); "gelu_exact" is the erf form that Hugging Face calls
+# "gelu". Converters translate between the two vocabularies (see checkpoints.py), never copy names.
+ACTIVATIONS = ("gelu", "gelu_exact", "relu", "tanh", "linear")
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig:
+    """Hyperparameters of a BERT encoder, with the original defaults (spec §1.1).
+
+    Attributes:
+      vocab_size: rows of the word-embedding table (required: it must match vocab.txt).
+      hidden_size: H, the width of every layer.
+      num_hidden_layers: L, the number of Transformer blocks.
+      num_attention_heads: N; H must be divisible by N (head size D = H / N).
+      intermediate_size: I, the feed-forward inner width (4H in released models).
+      hidden_act: the FFN and MLM-transform activation; "gelu" is the original tanh approximation.
+      hidden_dropout_prob: dropout after the embedding LayerNorm and on both residual branches.
+      attention_probs_dropout_prob: dropout on attention probabilities.
+      max_position_embeddings: rows of the position table; longer sequences are an error.
+      type_vocab_size: rows of the token-type table (code default 16; every released config says 2).
+      initializer_range: stddev of the truncated-normal initialiser.
+    """
+
+    vocab_size: int
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 16
+    initializer_range: float = 0.02
+
+    def __post_init__(self):
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"BertConfig.hidden_size ({self.hidden_size}) is not a multiple of "
+                f"num_attention_heads ({self.num_attention_heads})"
+            )
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"BertConfig.{name} must be a probability in [0, 1], got {value!r}")
+        if not isinstance(self.initializer_range, (int, float)) or self.initializer_range <= 0:
+            raise ValueError(f"BertConfig.initializer_range must be > 0, got {self.initializer_range!r}")
+        if not isinstance(self.hidden_act, str) or self.hidden_act.lower() not in ACTIVATIONS:
+            raise ValueError(
+                f"BertConfig.hidden_act {self.hidden_act!r} is not supported; use one of {ACTIVATIONS}"
+            )
+
+    @property
+    def head_size(self) -> int:
+        """D = H / N."""
+        return self.hidden_size // self.num_attention_heads
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "<dict>") -> BertConfig:
+        """Builds a config from `bert_config.json` keys; released extra keys are ignored, others warned about."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - fields - KNOWN_UNUSED_KEYS)
+        if unknown:
+            logging.warning("%s: ignoring unknown BertConfig keys %s", source, unknown)
+        if "vocab_size" not in values:
+            raise ValueError(f"{source}: BertConfig needs 'vocab_size'")
+        try:
+            return cls(**{k: v for k, v in values.items() if k in fields})
+        except ValueError as e:
+            raise ValueError(f"{source}: {e}") from None
+
+    @classmethod
+    def from_json_file(cls, path: str) -> BertConfig:
+        """Reads a `bert_config.json` (any released one loads unchanged)."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = json.load(f)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"BERT config file not found: {path}") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a JSON object, got {type(values).__name__}")
+        return cls.from_dict(values, source=path)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json_string(self) -> str:
+        """Indent 2, sorted keys, trailing newline: the original's serialisation."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, path: str) -> None:
+        write_text_atomic(path, self.to_json_string())
+
+    def replace(self, **changes) -> BertConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Writes `text` to a temporary file beside `path`, then renames it, so no half-written file is left."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

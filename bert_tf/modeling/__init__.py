@@ -1,0 +1,38 @@
+"""Keras 3 BERT: the encoder (embeddings, attention, Transformer blocks, pooler) and its heads."""
+
+from bert_tf.modeling.encoder import BertEncoder, attention_mask_adder
+from bert_tf.modeling.heads import (
+    BertPretrainer,
+    ClassificationHead,
+    MaskedLMHead,
+    SpanHead,
+    gather_positions,
+)
+from bert_tf.modeling.layers import (
+    LAYER_NORM_EPSILON,
+    MASK_ADDER,
+    BertEmbeddings,
+    SelfAttention,
+    TransformerBlock,
+    gelu_exact,
+    gelu_tanh,
+    get_activation,
+)
+
+__all__ = [
+    "LAYER_NORM_EPSILON",
+    "MASK_ADDER",
+    "BertEmbeddings",
+    "BertEncoder",
+    "BertPretrainer",
+    "ClassificationHead",
+    "MaskedLMHead",
+    "SelfAttention",
+    "SpanHead",
+    "TransformerBlock",
+    "attention_mask_adder",
+    "gather_positions",
+    "gelu_exact",
+    "gelu_tanh",
+    "get_activation",
+]

@@ -1,0 +1,132 @@
+"""Output heads and the pretraining model. Every head maps encoder outputs to logits and owns only its weights.
+
+Shape legend: B batch, S sequence, H hidden, V vocab, P predictions, C classes/choices.
+
+The pattern every head follows: constructed from the BertConfig plus its own sizes; `call` takes the encoder
+output it needs (`pooled_output` or `sequence_output`) and returns float32 logits. Tasks pick a head by `kind`.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from bert_tf.modeling.encoder import BertEncoder
+from bert_tf.modeling.layers import ConfigLayer, as_config, dense, get_activation, layer_norm
+
+
+def gather_positions(sequence_output, positions):
+    """[B, S, H] gathered at [B, P] positions -> [B, P, H] (the original's gather_indexes, unflattened)."""
+    return ops.take_along_axis(sequence_output, ops.cast(positions, "int32")[:, :, None], axis=1)  # [B, P, H]
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class MaskedLMHead(ConfigLayer):
+    """Dense + hidden_act + LayerNorm transform, then logits against the tied word-embedding table + bias."""
+
+    def __init__(self, config, name="predictions", **kwargs):
+        super().__init__(config, name=name, **kwargs)
+        c = self.config
+        self.transform = dense(c, c.hidden_size, "dense", get_activation(c.hidden_act))
+        self.layer_norm = layer_norm()
+
+    def build(self, input_shape=None):
+        h = self.config.hidden_size
+        self.transform.build((None, h))
+        self.layer_norm.build((None, h))
+        self.output_bias = self.add_weight(
+            shape=(self.config.vocab_size,), initializer="zeros", name="output_bias")  # [V]
+        self.built = True
+
+    def call(self, sequence_output, masked_lm_positions, embedding_table):
+        x = gather_positions(sequence_output, masked_lm_positions)  # [B, P, H]
+        x = self.layer_norm(self.transform(x))  # [B, P, H]
+        logits = ops.matmul(x, ops.transpose(ops.cast(embedding_table, x.dtype)))  # [B, P, V]
+        return ops.cast(logits, "float32") + self.output_bias
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class ClassificationHead(keras.layers.Layer):
+    """Dropout (training only) + dense: next-sentence, classification, regression (C = 1), multiple choice
+    (C = 1 on each choice's pooled output, reshaped to [B, C] by the caller) and token tagging (on [B, S, H]).
+
+    The kernel is stored [H, C] (Keras layout); the original's `output_weights` are [C, H] and the checkpoint
+    tables transpose them.
+    """
+
+    def __init__(self, num_classes, dropout_rate=0.0, initializer_range=0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.dropout_rate = dropout_rate
+        self.initializer_range = initializer_range
+        self.dropout = keras.layers.Dropout(dropout_rate)
+        self.dense = keras.layers.Dense(
+            num_classes, kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
+            name="output")
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        self.built = True
+
+    def call(self, features, training=None):
+        logits = self.dense(self.dropout(features, training=training))  # [..., C]
+        return ops.cast(logits, "float32")
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "dropout_rate": self.dropout_rate,
+                "initializer_range": self.initializer_range}
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class SpanHead(ConfigLayer):
+    """Start/end logits per token for extractive QA (the original's `cls/squad` [2, H] head)."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
+        self.dense = dense(self.config, 2, "output")
+
+    def build(self, input_shape=None):
+        self.dense.build((None, self.config.hidden_size))
+        self.built = True
+
+    def call(self, sequence_output):
+        logits = ops.cast(self.dense(sequence_output), "float32")  # [B, S, 2]
+        return logits[..., 0], logits[..., 1]  # [B, S] each
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertPretrainer(keras.Model):
+    """BertEncoder + masked-LM head (tied to the word embeddings) + next-sentence head.
+
+    Inputs: `input_ids`, `input_mask`, `segment_ids` [B, S] and `masked_lm_positions` [B, P].
+    Outputs: the encoder's dict plus `masked_lm_logits` [B, P, V] and `next_sentence_logits` [B, 2].
+    """
+
+    def __init__(self, config, name="bert_pretrainer", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.config = as_config(config)
+        self.encoder = BertEncoder(self.config)
+        self.masked_lm = MaskedLMHead(self.config)
+        self.next_sentence = ClassificationHead(
+            2, initializer_range=self.config.initializer_range, name="seq_relationship")
+        self.build()
+
+    def build(self, input_shape=None):
+        self.masked_lm.build()
+        self.next_sentence.build((None, self.config.hidden_size))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        outputs = dict(self.encoder(inputs, training=training))
+        outputs["masked_lm_logits"] = self.masked_lm(
+            outputs["sequence_output"], inputs["masked_lm_positions"], self.encoder.embedding_table)
+        outputs["next_sentence_logits"] = self.next_sentence(outputs["pooled_output"], training=training)
+        return outputs
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, "config": self.config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+

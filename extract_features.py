@@ -1,0 +1,91 @@
+"""Extracts hidden states of BERT layers for each input line, as JSON lines (the original extract_features.py).
+
+  python extract_features.py --input_file=in.txt --output_file=out.jsonl --init_checkpoint=path/bert_model.ckpt \
+      --vocab_file=vocab.txt --bert_config_file=bert_config.json --layers=-1,-2,-3,-4
+
+One example per line; "A ||| B" is a pair. Output keys as the original, `linex_index` (sic) included; the
+checkpoint may be an original TF1, Hugging Face or bert_tf Keras one.
+"""
+
+import json
+import os
+import re
+import time
+
+from absl import app, flags, logging
+
+from bert_tf import checkpoint_files, tokenization
+from bert_tf.config import write_text_atomic
+from bert_tf.finetuning_data import pack_features
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("input_file", None, "Text file, one example per line ('A ||| B' for pairs).")
+flags.DEFINE_string("output_file", None, "JSON-lines output.")
+flags.DEFINE_string("layers", "-1,-2,-3,-4", "Indexes into the Transformer layer outputs (-1 = last).")
+flags.DEFINE_string("bert_config_file", None, "bert_config.json (default: the one beside the checkpoint).")
+flags.DEFINE_integer("max_seq_length", 128, "Maximum total length in word pieces; longer input is truncated.")
+flags.DEFINE_string("init_checkpoint", None, "Checkpoint: TF1 prefix, HF folder or bert_tf Keras folder.")
+flags.DEFINE_string("vocab_file", None, "vocab.txt (default: the one beside the checkpoint).")
+flags.DEFINE_bool("do_lower_case", True, "Lower-case and strip accents (True for uncased models).")
+flags.DEFINE_integer("batch_size", 32, "Batch size for inference.")
+flags.DEFINE_bool("use_tpu", False, "Accepted for compatibility with the original; TPU inference is not used.")
+flags.DEFINE_string("master", None, "Accepted for compatibility with the original; unused.")
+flags.DEFINE_integer("num_tpu_cores", 8, "Accepted for compatibility with the original; unused.")
+flags.DEFINE_bool("use_one_hot_embeddings", False, "Accepted for compatibility; numerically identical either way.")
+flags.mark_flags_as_required(["input_file", "output_file", "init_checkpoint"])
+
+_PAIR = re.compile(r"^(.*) \|\|\| (.*)$")
+
+
+def read_examples(path):
+    """(text_a, text_b or None) per line, lines stripped; unique ids are line numbers from 0."""
+    with open(path, "rb") as f:
+        for raw in f:
+            line = tokenization.convert_to_unicode(raw).strip()
+            match = _PAIR.match(line)
+            yield (match.group(1), match.group(2)) if match else (line, None)
+
+
+def feature_json(unique_id, tokens, layer_outputs, layer_indexes):
+    """One output line: per real token, each requested layer's values rounded to 6 decimals."""
+    return {"linex_index": unique_id, "features": [
+        {"token": token, "layers": [{"index": index, "values": [round(float(x), 6) for x in layer[i]]}
+                                    for index, layer in zip(layer_indexes, layer_outputs, strict=True)]}
+        for i, token in enumerate(tokens)]}
+
+
+def main(_):
+    import numpy as np
+    import tensorflow as tf
+
+    layer_indexes = [int(x) for x in FLAGS.layers.split(",")]
+    config, weights, vocab = checkpoint_files.load(FLAGS.init_checkpoint, config_file=FLAGS.bert_config_file)
+    vocab_file = FLAGS.vocab_file or vocab
+    if vocab_file is None:
+        raise ValueError(f"no vocab.txt beside {FLAGS.init_checkpoint}: pass --vocab_file")
+    if FLAGS.max_seq_length > config.max_position_embeddings:
+        raise ValueError(f"max_seq_length {FLAGS.max_seq_length} exceeds the model's max_position_embeddings "
+                         f"{config.max_position_embeddings}")
+    checkpoint_files.check_vocab(config, vocab_file)
+    tokenizer = tokenization.FullTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case)
+    encoder = checkpoint_files.build_model(config, weights, source=FLAGS.init_checkpoint)
+    encoder = getattr(encoder, "encoder", encoder)
+    run = tf.function(lambda inputs: [encoder(inputs, training=False)["encoder_outputs"][i] for i in layer_indexes])
+    features = [pack_features(tokenizer.tokenize(a), tokenizer.tokenize(b) if b is not None else None,
+                              FLAGS.max_seq_length, tokenizer) for a, b in read_examples(FLAGS.input_file)]
+    lines, start = [], time.time()
+    for begin in range(0, len(features), FLAGS.batch_size):
+        batch = features[begin:begin + FLAGS.batch_size]
+        inputs = {key: tf.constant(np.array([getattr(f, key) for f in batch], np.int32))
+                  for key in ("input_ids", "input_mask", "segment_ids")}
+        outputs = [o.numpy() for o in run(inputs)]
+        for j, feature in enumerate(batch):
+            layer_outputs = [o[j] for o in outputs]
+            lines.append(json.dumps(feature_json(begin + j, feature.tokens, layer_outputs, layer_indexes)) + "\n")
+        logging.info("%d/%d examples, %.1f examples/s", len(lines), len(features), len(lines) / (time.time() - start))
+    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output_file)), exist_ok=True)
+    write_text_atomic(FLAGS.output_file, "".join(lines))
+
+
+if __name__ == "__main__":
+    app.run(main)
