@@ -1,0 +1,225 @@
+"""The encoder and heads: hand facts from the spec checklist, a NumPy re-derivation, serialisation."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from helpers import BATCH, SEQ, random_weights, tiny_config, tiny_inputs
+
+from bert_tf import checkpoints
+from bert_tf.config import BertConfig
+from bert_tf.modeling import (
+    BertEmbeddings,
+    BertEncoder,
+    BertPretrainer,
+    ClassificationHead,
+    MaskedLMHead,
+    SelfAttention,
+    SpanHead,
+    TransformerBlock,
+    attention_mask_adder,
+    gelu_exact,
+    gelu_tanh,
+    get_activation,
+)
+
+
+def numpy_bert(w, c, inputs):
+    """The original forward pass written out in NumPy (float64), straight from spec §1.2-1.3."""
+    def ln(x, name):
+        mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+        return (x - mean) / np.sqrt(var + 1e-12) * w[f"{name}/gamma"] + w[f"{name}/beta"]
+
+    def dense(x, name):
+        return x @ w[f"{name}/kernel"] + w[f"{name}/bias"]
+
+    def gelu(x):
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+
+    w = {k: v.astype(np.float64) for k, v in w.items()}
+    ids, mask, seg = inputs["input_ids"], inputs["input_mask"], inputs["segment_ids"]
+    b, s = ids.shape
+    n, d = c.num_attention_heads, c.head_size
+    x = w["bert/embeddings/word_embeddings"][ids] + w["bert/embeddings/token_type_embeddings"][seg]
+    x = ln(x + w["bert/embeddings/position_embeddings"][:s], "bert/embeddings/LayerNorm")
+    adder = (1.0 - mask[:, None, None, :]) * -10000.0
+    layers = []
+    for i in range(c.num_hidden_layers):
+        p = f"bert/encoder/layer_{i}"
+        q, k, v = (dense(x, f"{p}/attention/self/{t}").reshape(b, s, n, d).transpose(0, 2, 1, 3)
+                   for t in ("query", "key", "value"))
+        scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(d) + adder
+        probs = np.exp(scores - scores.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        context = (probs @ v).transpose(0, 2, 1, 3).reshape(b, s, n * d)
+        attended = ln(dense(context, f"{p}/attention/output/dense") + x, f"{p}/attention/output/LayerNorm")
+        x = ln(dense(gelu(dense(attended, f"{p}/intermediate/dense")), f"{p}/output/dense") + attended,
+               f"{p}/output/LayerNorm")
+        layers.append(x)
+    pooled = np.tanh(dense(x[:, 0], "bert/pooler/dense"))
+    return layers, pooled
+
+
+def test_gelu_is_the_tanh_approximation():
+    assert float(gelu_tanh(np.float32(1.0))) == pytest.approx(0.8411920, abs=1e-6)
+    assert float(gelu_exact(np.float32(1.0))) == pytest.approx(0.8413447, abs=1e-6)
+    assert float(gelu_tanh(np.float32(0.0))) == 0.0
+    assert get_activation("GELU") is gelu_tanh
+    with pytest.raises(ValueError, match="Unsupported activation: 'swish'"):
+        get_activation("swish")
+
+
+def test_forward_matches_numpy_derivation(config):
+    weights = random_weights(config, with_heads=False)
+    model = BertEncoder(config)
+    checkpoints.set_weights(model, weights)
+    inputs = tiny_inputs()
+    out = model(inputs)
+    layers, pooled = numpy_bert(weights, config, inputs)
+    assert len(out["encoder_outputs"]) == config.num_hidden_layers
+    for ours, ref in zip(out["encoder_outputs"], layers, strict=True):
+        np.testing.assert_allclose(ours.numpy(), ref, atol=2e-5, rtol=0)
+    np.testing.assert_array_equal(out["encoder_outputs"][-1].numpy(), out["sequence_output"].numpy())
+    np.testing.assert_allclose(out["pooled_output"].numpy(), pooled, atol=2e-5, rtol=0)
+
+
+def test_every_layer_norm_uses_epsilon_1e12_and_constant_rows_give_beta(config):
+    model = BertPretrainer(config)
+    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.LayerNormalization)]
+    assert len(norms) == 1 + 2 * config.num_hidden_layers + 1
+    assert {n.epsilon for n in norms} == {1e-12}
+    norm = norms[0]
+    norm.beta.assign(np.arange(32, dtype=np.float32))
+    np.testing.assert_array_equal(norm(np.full((2, 32), 3.0, np.float32)).numpy(), np.tile(np.arange(32.0), (2, 1)))
+
+
+def test_mask_adder_is_minus_10000_on_keys_only():
+    adder = attention_mask_adder(np.array([[1, 1, 0]])).numpy()
+    assert adder.shape == (1, 1, 1, 3)
+    assert adder.ravel().tolist() == [0.0, 0.0, -10000.0]
+
+
+def test_attention_scaling_and_masked_key_probability(config):
+    model = BertEncoder(config)
+    inputs = {"input_ids": np.array([[5, 6, 7]]), "input_mask": np.array([[1, 1, 0]])}
+    probs = model(inputs, return_attention_probs=True)["attention_probs"]
+    assert [p.shape for p in probs] == [(1, 4, 3, 3)] * 2
+    for p in probs:
+        p = p.numpy()
+        np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-6)
+        assert (p[..., 2] < 1e-30).all()  # exp(-10000) underflows: a masked key gets no attention
+    # Scores are Q.K^T / sqrt(D): with all-equal keys and values 1/sqrt(8) scaling is visible through softmax.
+    attention = model.encoder_layers[0].attention
+    x = np.random.default_rng(1).normal(size=(1, 3, 32)).astype(np.float32)
+    _, p = attention(x, attention_mask_adder(np.ones((1, 3))))
+    q = (x @ attention.query.kernel.numpy() + attention.query.bias.numpy()).reshape(3, 4, 8)
+    k = (x @ attention.key.kernel.numpy() + attention.key.bias.numpy()).reshape(3, 4, 8)
+    scores = np.einsum("snd,tnd->nst", q, k) / math.sqrt(8)
+    expected = np.exp(scores) / np.exp(scores).sum(-1, keepdims=True)
+    np.testing.assert_allclose(p.numpy()[0], expected, atol=1e-6)
+
+
+def test_padding_invariance_and_padded_queries_still_computed(config):
+    model = BertEncoder(config)
+    a = {"input_ids": np.array([[5, 6, 7]]), "input_mask": np.array([[1, 1, 0]])}
+    b = {"input_ids": np.array([[5, 6, 42]]), "input_mask": np.array([[1, 1, 0]])}
+    out_a, out_b = model(a)["sequence_output"].numpy(), model(b)["sequence_output"].numpy()
+    np.testing.assert_array_equal(out_a[:, :2], out_b[:, :2])
+    assert np.abs(out_a[0, 2]).sum() > 1.0 and not np.array_equal(out_a[0, 2], out_b[0, 2])
+
+
+def test_defaults_for_missing_mask_and_segments(config):
+    model = BertEncoder(config)
+    ids = np.array([[5, 6, 7]])
+    explicit = model({"input_ids": ids, "input_mask": np.ones_like(ids), "segment_ids": np.zeros_like(ids)})
+    implicit = model({"input_ids": ids})
+    np.testing.assert_array_equal(explicit["sequence_output"].numpy(), implicit["sequence_output"].numpy())
+
+
+def test_sequence_longer_than_positions_fails(config):
+    model = BertEncoder(config)
+    with pytest.raises(ValueError, match="sequence length 17 exceeds max_position_embeddings 16"):
+        model({"input_ids": np.ones((1, 17), np.int32)})
+
+
+def test_pooled_output_is_tanh_dense_of_cls(config):
+    model = BertEncoder(config)
+    out = model(tiny_inputs())
+    cls = out["sequence_output"].numpy()[:, 0]
+    expected = np.tanh(cls @ model.pooler.kernel.numpy() + model.pooler.bias.numpy())
+    np.testing.assert_allclose(out["pooled_output"].numpy(), expected, atol=1e-6)
+
+
+def test_dropout_only_in_training_and_only_where_configured():
+    inputs = tiny_inputs()
+    no_dropout = BertPretrainer(tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    train = no_dropout(inputs, training=True)
+    infer = no_dropout(inputs, training=False)
+    for key in ("sequence_output", "pooled_output", "masked_lm_logits", "next_sentence_logits"):
+        np.testing.assert_array_equal(train[key].numpy(), infer[key].numpy())  # no hidden dropout anywhere else
+    for rates in ({"hidden_dropout_prob": 0.0}, {"attention_probs_dropout_prob": 0.0}):
+        model = BertEncoder(tiny_config(**rates))
+        first, second = model(inputs)["sequence_output"].numpy(), model(inputs)["sequence_output"].numpy()
+        np.testing.assert_array_equal(first, second)  # inference is deterministic
+        assert not np.allclose(model(inputs, training=True)["sequence_output"].numpy(), first)
+
+
+def test_parameter_counts():
+    base = BertConfig.from_json_file("configs/bert_base.json")
+    assert BertEncoder(base).count_params() == 109_482_240
+    assert BertPretrainer(base).count_params() == 109_482_240 + 624_188
+
+
+@pytest.mark.slow
+def test_parameter_count_large():
+    assert BertEncoder(BertConfig.from_json_file("configs/bert_large.json")).count_params() == 335_141_888
+
+
+def test_heads_shapes_and_tied_embeddings(config):
+    model = BertPretrainer(config)
+    out = model(tiny_inputs())
+    assert out["masked_lm_logits"].shape == (BATCH, 3, config.vocab_size)
+    assert out["next_sentence_logits"].shape == (BATCH, 2)
+    # Tied: the MLM output matrix is the word-embedding variable itself, not a copy.
+    assert model.encoder.embedding_table is model.encoder.embeddings.word_embeddings
+    mlm_variables = {id(v) for v in model.masked_lm.weights}
+    assert id(model.encoder.embedding_table) not in mlm_variables
+    start, end = SpanHead(config)(out["sequence_output"])
+    assert start.shape == end.shape == (BATCH, SEQ)
+    tags = ClassificationHead(5)(out["sequence_output"])
+    assert tags.shape == (BATCH, SEQ, 5)
+
+
+@pytest.mark.parametrize("cls", [BertEmbeddings, SelfAttention, TransformerBlock, MaskedLMHead, SpanHead])
+def test_layer_get_config_round_trips(cls, config):
+    layer = cls(config, name="x")
+    clone = cls.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    assert clone.config == config
+
+
+def test_classification_head_get_config_round_trips():
+    head = ClassificationHead(3, dropout_rate=0.1, initializer_range=0.05, name="classifier")
+    assert ClassificationHead.from_config(head.get_config()).get_config() == head.get_config()
+
+
+@pytest.mark.parametrize("cls", [BertEncoder, BertPretrainer])
+def test_keras_save_load_reproduces_outputs_exactly(cls, config, tmp_path):
+    model = cls(config)
+    checkpoints.set_weights(model, random_weights(config, with_heads=cls is BertPretrainer))
+    inputs = tiny_inputs()
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is cls and loaded.config == config
+    for key, value in model(inputs).items():
+        if key != "encoder_outputs":
+            np.testing.assert_array_equal(value.numpy(), loaded(inputs)[key].numpy())
+
+
+def test_variable_paths_are_stable(config):
+    paths = {v.path for v in BertPretrainer(config).weights}
+    assert "bert/layer_1/attention/query/kernel" in paths
+    assert "bert/embeddings/LayerNorm/gamma" in paths
+    assert "bert_pretrainer/predictions/output_bias" in paths
