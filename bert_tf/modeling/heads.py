@@ -34,8 +34,9 @@ class MaskedLMHead(ConfigLayer):
         h = self.config.hidden_size
         self.transform.build((None, h))
         self.layer_norm.build((None, h))
+        # autocast=False: under mixed precision the bias is added to float32 logits at full precision.
         self.output_bias = self.add_weight(
-            shape=(self.config.vocab_size,), initializer="zeros", name="output_bias")  # [V]
+            shape=(self.config.vocab_size,), initializer="zeros", name="output_bias", autocast=False)  # [V]
         self.built = True
 
     def call(self, sequence_output, masked_lm_positions, embedding_table):

@@ -141,9 +141,11 @@ class SelfAttention(ConfigLayer):
         k = self._split_heads(self.key(x), batch, seq)  # [B, T, N, D]
         v = self._split_heads(self.value(x), batch, seq)  # [B, T, N, D]
         scores = ops.einsum("bsnd,btnd->bnst", q, k)  # [B, N, S, T]
-        # The original multiplies after the matmul, by 1/sqrt(D); softmax runs in float32 under mixed precision.
+        # The original multiplies after the matmul, by 1/sqrt(D); softmax runs in float32 under mixed precision
+        # (Keras casts the float mask argument to the compute dtype: bfloat16 rounds -10000 to -9984, still 0 after
+        # the softmax).
         scores = ops.cast(scores, "float32") * (1.0 / math.sqrt(self.config.head_size))
-        probs = ops.softmax(scores + mask_adder, axis=-1)  # [B, N, S, T]
+        probs = ops.softmax(scores + ops.cast(mask_adder, "float32"), axis=-1)  # [B, N, S, T]
         probs_c = ops.cast(self.probs_dropout(probs, training=training), v.dtype)
         context = ops.einsum("bnst,btnd->bsnd", probs_c, v)  # [B, S, N, D]
         context = ops.reshape(context, (batch, seq, self.config.hidden_size))  # [B, S, H]
