@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from bert_tf.modeling.layers import MASK_ADDER, BertEmbeddings, TransformerBlock, as_config, dense
+from bert_tf.modeling.layers import MASK_ADDER, BertEmbeddings, ConfigModel, TransformerBlock, dense
 
 
 def attention_mask_adder(input_mask, dtype="float32"):
@@ -21,7 +21,7 @@ def attention_mask_adder(input_mask, dtype="float32"):
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertEncoder(keras.Model):
+class BertEncoder(ConfigModel):
     """The BERT body. Inputs: a dict with `input_ids` [B, S] and optional `input_mask`, `segment_ids`.
 
     Returns a dict: `sequence_output` [B, S, H], `pooled_output` [B, H], `encoder_outputs` (list of L [B, S, H],
@@ -30,8 +30,7 @@ class BertEncoder(keras.Model):
     """
 
     def __init__(self, config, name="bert", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.config = as_config(config)
+        super().__init__(config, name=name, **kwargs)
         c = self.config
         self.embeddings = BertEmbeddings(c, name="embeddings")
         self.encoder_layers = [TransformerBlock(c, name=f"layer_{i}") for i in range(c.num_hidden_layers)]
@@ -75,10 +74,3 @@ class BertEncoder(keras.Model):
         if return_attention_probs:
             outputs["attention_probs"] = attention_probs
         return outputs
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "config": self.config.to_dict()}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -12,7 +12,7 @@ import keras
 from keras import ops
 
 from bert_tf.modeling.encoder import BertEncoder
-from bert_tf.modeling.layers import ConfigLayer, as_config, dense, get_activation, layer_norm
+from bert_tf.modeling.layers import ConfigLayer, ConfigModel, dense, get_activation, layer_norm
 
 
 def gather_positions(sequence_output, positions):
@@ -96,7 +96,7 @@ class SpanHead(ConfigLayer):
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertPretrainer(keras.Model):
+class BertPretrainer(ConfigModel):
     """BertEncoder + masked-LM head (tied to the word embeddings) + next-sentence head.
 
     Inputs: `input_ids`, `input_mask`, `segment_ids` [B, S] and `masked_lm_positions` [B, P].
@@ -104,8 +104,7 @@ class BertPretrainer(keras.Model):
     """
 
     def __init__(self, config, name="bert_pretrainer", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.config = as_config(config)
+        super().__init__(config, name=name, **kwargs)
         self.encoder = BertEncoder(self.config)
         self.masked_lm = MaskedLMHead(self.config)
         self.next_sentence = ClassificationHead(
@@ -123,11 +122,4 @@ class BertPretrainer(keras.Model):
             outputs["sequence_output"], inputs["masked_lm_positions"], self.encoder.embedding_table)
         outputs["next_sentence_logits"] = self.next_sentence(outputs["pooled_output"], training=training)
         return outputs
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "config": self.config.to_dict()}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 

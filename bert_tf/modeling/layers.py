@@ -74,6 +74,21 @@ class ConfigLayer(keras.layers.Layer):
         return {**super().get_config(), "config": self.config.to_dict()}
 
 
+class ConfigModel(keras.Model):
+    """A model built from the BertConfig alone; its config round-trips through `get_config`/`from_config`."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = as_config(config)
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, "config": self.config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
 @keras.saving.register_keras_serializable(package="bert_tf")
 class BertEmbeddings(ConfigLayer):
     """Word + token-type + position embeddings, LayerNorm, dropout (spec §1.2, scope `bert/embeddings`)."""
