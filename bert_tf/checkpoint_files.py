@@ -52,10 +52,18 @@ def config_from_hf(values: dict, source: str = "config.json") -> BertConfig:
                                  "hidden_act": HF_TO_BERT_TF_ACT[act]}, source=source)
 
 
-def config_to_hf(config: BertConfig, with_heads: bool) -> dict:
+HF_ARCHITECTURES = {"pretraining": "BertForPreTraining", "classifier": "BertForSequenceClassification",
+                    "span": "BertForQuestionAnswering"}
+
+
+def config_to_hf(config: BertConfig, heads=(), num_labels: int | None = None) -> dict:
+    """BertConfig -> HF config.json values; `heads` (checkpoints.heads_of) picks the architecture."""
     values = {k: v for k, v in config.to_dict().items() if k != "hidden_act"}
-    return {"architectures": ["BertForPreTraining" if with_heads else "BertModel"], "model_type": "bert",
-            **values, "hidden_act": BERT_TF_TO_HF_ACT[config.hidden_act.lower()], "layer_norm_eps": 1e-12,
+    architecture = HF_ARCHITECTURES[heads[0]] if heads else "BertModel"
+    labels = {"id2label": {str(i): f"LABEL_{i}" for i in range(num_labels)},
+              "label2id": {f"LABEL_{i}": i for i in range(num_labels)}} if num_labels else {}
+    return {"architectures": [architecture], "model_type": "bert", **values, **labels,
+            "hidden_act": BERT_TF_TO_HF_ACT[config.hidden_act.lower()], "layer_norm_eps": 1e-12,
             "pad_token_id": 0, "position_embedding_type": "absolute"}
 
 
@@ -187,10 +195,22 @@ def load_keras_model(path: str):
 
 
 def build_model(config: BertConfig, weights: dict, strict: bool = True, source: str = "checkpoint"):
-    """A BertPretrainer when the weights carry pretraining heads, else a BertEncoder, with the weights set."""
-    from bert_tf.modeling import BertEncoder, BertPretrainer
+    """The model the weights' heads call for (BertPretrainer, BertSpanLabeler, BertClassifier or BertEncoder).
 
-    model = (BertPretrainer if checkpoints.has_pretraining_heads(weights) else BertEncoder)(config)
+    Classifier weights could as well be a tagger's or a multiple-choice model's (same names and shapes); they are
+    built as a BertClassifier, which holds exactly the same variables.
+    """
+    from bert_tf import modeling
+
+    heads = checkpoints.heads_of(weights)
+    if "pretraining" in heads:
+        model = modeling.BertPretrainer(config)
+    elif "span" in heads:
+        model = modeling.BertSpanLabeler(config)
+    elif "classifier" in heads:
+        model = modeling.BertClassifier(config, num_labels=weights["output_weights"].shape[0])
+    else:
+        model = modeling.BertEncoder(config)
     checkpoints.set_weights(model, weights, strict=strict, source=source)
     return model
 
@@ -206,11 +226,12 @@ def save(config: BertConfig, weights: dict, output_dir: str, output_format: str,
         write_tf1(weights, os.path.join(output_dir, TF1_CHECKPOINT_NAME))
         config.to_json_file(os.path.join(output_dir, "bert_config.json"))
     elif output_format == "hf":
-        with_heads = checkpoints.has_pretraining_heads(weights)
-        write_hf(checkpoints.tf1_to_hf(weights, config.num_hidden_layers, prefix="bert." if with_heads else ""),
+        heads = checkpoints.heads_of(weights)
+        write_hf(checkpoints.tf1_to_hf(weights, config.num_hidden_layers, prefix="bert." if heads else ""),
                  output_dir)
+        num_labels = weights["output_weights"].shape[0] if "classifier" in heads else None
         write_text_atomic(os.path.join(output_dir, "config.json"),
-                          json.dumps(config_to_hf(config, with_heads), indent=2, sort_keys=True) + "\n")
+                          json.dumps(config_to_hf(config, heads, num_labels), indent=2, sort_keys=True) + "\n")
     else:
         model = build_model(config, weights)
         _write_atomic(os.path.join(output_dir, "model.keras"), model.save)

@@ -85,25 +85,48 @@ def pretraining_heads_table() -> list[Entry]:
     ]
 
 
-def name_table(num_hidden_layers: int, with_heads: bool) -> list[Entry]:
-    """Every weight of a BERT model with (or without) the pretraining heads, in checkpoint order."""
-    return encoder_table(num_hidden_layers) + (pretraining_heads_table() if with_heads else [])
+def classifier_table() -> list[Entry]:
+    """run_classifier's root-scope `output_weights` [C, H] and `output_bias` (also used for tagging and choices)."""
+    return [Entry("output_weights", "classifier.weight", ("classifier", "dense", "kernel"), keras_transpose=True),
+            Entry("output_bias", "classifier.bias", ("classifier", "dense", "bias"))]
 
 
-def has_pretraining_heads(weights: dict) -> bool:
-    return any(name.startswith("cls/") for name in weights)
+def span_table() -> list[Entry]:
+    """run_squad's `cls/squad/output_weights` [2, H] and `output_bias` (HF: `qa_outputs`)."""
+    return [Entry("cls/squad/output_weights", "qa_outputs.weight", ("span", "dense", "kernel"), keras_transpose=True),
+            Entry("cls/squad/output_bias", "qa_outputs.bias", ("span", "dense", "bias"))]
+
+
+HEAD_TABLES = {"pretraining": pretraining_heads_table, "classifier": classifier_table, "span": span_table}
+
+
+def name_table(num_hidden_layers: int, heads=()) -> list[Entry]:
+    """Every weight of a BERT body plus the named heads (keys of HEAD_TABLES), in checkpoint order."""
+    return encoder_table(num_hidden_layers) + [e for head in heads for e in HEAD_TABLES[head]()]
+
+
+def heads_of(names) -> tuple[str, ...]:
+    """Which heads a set of TF1 or Hugging Face tensor names carries."""
+    names = set(names)
+    return tuple(head for head, table in HEAD_TABLES.items()
+                 if any(e.tf1 in names or e.hf in names for e in table()))
+
+
+def heads_of_model(model) -> tuple[str, ...]:
+    attributes = {"pretraining": "masked_lm", "classifier": "classifier", "span": "span"}
+    return tuple(head for head, attribute in attributes.items() if hasattr(model, attribute))
 
 
 # ----------------------------------------------------------------------------------------------- Hugging Face
 
 
 def tf1_to_hf(weights: dict[str, np.ndarray], num_hidden_layers: int, prefix: str = "bert.") -> dict:
-    """Canonical weights -> HF state dict. Encoder names get `prefix` ("bert." for BertForPreTraining)."""
+    """Canonical weights -> HF state dict. Body names get `prefix` ("bert." for models with heads)."""
+    body = {e.tf1 for e in encoder_table(num_hidden_layers)}
     out = {}
-    for e in name_table(num_hidden_layers, has_pretraining_heads(weights)):
+    for e in name_table(num_hidden_layers, heads_of(weights)):
         value = weights[e.tf1]
-        name = e.hf if e.hf.startswith("cls.") else prefix + e.hf
-        out[name] = np.ascontiguousarray(value.T if e.hf_transpose else value)
+        out[prefix + e.hf if e.tf1 in body else e.hf] = np.ascontiguousarray(value.T if e.hf_transpose else value)
     return out
 
 
@@ -112,7 +135,7 @@ def hf_to_tf1(state: dict, num_hidden_layers: int, source: str = "<state dict>")
     state = {_modern_hf_name(k): v for k, v in state.items()}
     if any(k.startswith("bert.") for k in state):
         state = {k[len("bert."):] if k.startswith("bert.") else k: v for k, v in state.items()}
-    table = name_table(num_hidden_layers, any(k.startswith("cls.") for k in state))
+    table = name_table(num_hidden_layers, heads_of(state))
     out, known = {}, set()
     for e in table:
         known.add(e.hf)
@@ -123,7 +146,7 @@ def hf_to_tf1(state: dict, num_hidden_layers: int, source: str = "<state dict>")
     ignorable = {"embeddings.position_ids", "cls.predictions.decoder.weight", "cls.predictions.decoder.bias"}
     unexpected = sorted(set(state) - known - ignorable)
     if unexpected:
-        raise ValueError(f"{source}: unexpected Hugging Face tensors (not BERT encoder/pretraining weights): "
+        raise ValueError(f"{source}: unexpected Hugging Face tensors (not BERT body or head weights): "
                          + ", ".join(f"{k} {tuple(np.shape(state[k]))}" for k in unexpected))
     return out
 
@@ -137,12 +160,12 @@ def _modern_hf_name(name: str) -> str:
 
 
 def keras_variables(model) -> dict[str, tuple[object, bool]]:
-    """{TF1 name: (Keras variable, keras_transpose)} for a BertEncoder or BertPretrainer."""
+    """{TF1 name: (Keras variable, keras_transpose)} for a BertEncoder or any model holding one as `encoder`."""
     encoder = getattr(model, "encoder", model)
-    with_heads = hasattr(model, "masked_lm")
+    body = {e.tf1 for e in encoder_table(encoder.config.num_hidden_layers)}
     out = {}
-    for e in name_table(encoder.config.num_hidden_layers, with_heads):
-        obj = model if e.tf1.startswith("cls/") else encoder
+    for e in name_table(encoder.config.num_hidden_layers, heads_of_model(model)):
+        obj = encoder if e.tf1 in body else model
         for attr in e.keras:
             obj = obj[int(attr)] if attr.isdigit() else getattr(obj, attr)
         out[e.tf1] = (obj, e.keras_transpose)
@@ -160,14 +183,18 @@ def set_weights(model, weights: dict[str, np.ndarray], strict: bool = True, sour
 
     strict: missing, unexpected or mis-shaped names raise one ValueError listing them all (with shapes).
     Otherwise (warm start, spec §1.4): the intersection by exact name is restored and the rest logged.
-    A checkpoint's pretraining heads are not "unexpected" for a model without heads.
+    A checkpoint's heads that the model lacks (e.g. `cls/*` when fine-tuning) are skipped, not "unexpected".
     """
     targets = keras_variables(model)
+    other_heads = {e.tf1 for head, table in HEAD_TABLES.items() if head not in heads_of_model(model) for e in table()}
     mismatched = [f"{n}: checkpoint {tuple(weights[n].shape)} vs model {tuple(_shape(*targets[n]))}"
                   for n in targets if n in weights and tuple(weights[n].shape) != tuple(_shape(*targets[n]))]
-    missing = [f"{n} {tuple(_shape(*targets[n]))}" for n in targets if n not in weights]
+    # Hugging Face builds span and tagging models without a pooler; those heads never read it.
+    pooler = {"bert/pooler/dense/kernel", "bert/pooler/dense/bias"}
+    optional = pooler if not getattr(model, "uses_pooler", True) else set()
+    missing = [f"{n} {tuple(_shape(*targets[n]))}" for n in targets if n not in weights and n not in optional]
     unexpected = [f"{n} {tuple(weights[n].shape)}" for n in weights
-                  if n not in targets and not (n.startswith("cls/") and not hasattr(model, "masked_lm"))]
+                  if n not in targets and n not in other_heads]
     problems = [(label, items) for label, items in
                 (("shape mismatch", mismatched), ("missing from checkpoint", missing),
                  ("unexpected in checkpoint", unexpected)) if items]

@@ -92,7 +92,7 @@ def hf_pretraining_model(config):
     from transformers import BertForPreTraining
 
     torch.manual_seed(0)
-    hf_config = HFConfig(**checkpoint_files.config_to_hf(config, with_heads=True))
+    hf_config = HFConfig(**checkpoint_files.config_to_hf(config, heads=("pretraining",)))
     model = BertForPreTraining(hf_config).eval()
     with torch.no_grad():  # random LayerNorm and biases too, so a swapped gamma/beta cannot hide
         for param in model.parameters():
@@ -183,9 +183,9 @@ def test_hf_names_with_and_without_prefix_and_old_layer_norm_names(config):
 
 
 def test_activation_names_are_translated_not_copied():
-    hf = checkpoint_files.config_to_hf(tiny_config(hidden_act="gelu"), with_heads=False)
+    hf = checkpoint_files.config_to_hf(tiny_config(hidden_act="gelu"))
     assert hf["hidden_act"] == "gelu_new"
-    assert checkpoint_files.config_to_hf(tiny_config(hidden_act="gelu_exact"), False)["hidden_act"] == "gelu"
+    assert checkpoint_files.config_to_hf(tiny_config(hidden_act="gelu_exact"))["hidden_act"] == "gelu"
     assert checkpoint_files.config_from_hf({**hf, "hidden_act": "gelu"}).hidden_act == "gelu_exact"
     assert checkpoint_files.config_from_hf({**hf, "hidden_act": "gelu_pytorch_tanh"}).hidden_act == "gelu"
     with pytest.raises(ValueError, match="hidden_act 'silu'"):
@@ -232,8 +232,8 @@ def test_bad_inputs_name_the_thing(config, tmp_path):
     with pytest.raises(ValueError, match="vocab.txt has 2 entries but the config says vocab_size=99"):
         checkpoint_files.save(config, random_weights(config), str(tmp_path / "out"), "tf1", vocab_file=str(vocab))
     assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
-    with pytest.raises(ValueError, match="unexpected Hugging Face tensors.*classifier.weight \\(3, 32\\)"):
-        checkpoints.hf_to_tf1({"classifier.weight": np.zeros((3, 32))}, 2, source="x")
+    with pytest.raises(ValueError, match="x: unexpected Hugging Face tensors.*lm_head.weight \\(3, 32\\)"):
+        checkpoints.hf_to_tf1({"lm_head.weight": np.zeros((3, 32))}, 2, source="x")
 
 
 def test_convert_checkpoint_cli_round_trip(config, tmp_path):

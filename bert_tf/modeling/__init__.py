@@ -18,17 +18,22 @@ from bert_tf.modeling.layers import (
     gelu_tanh,
     get_activation,
 )
+from bert_tf.modeling.task_models import BertClassifier, BertMultipleChoice, BertSpanLabeler, BertTagger
 
 __all__ = [
     "LAYER_NORM_EPSILON",
     "MASK_ADDER",
     "BertEmbeddings",
+    "BertClassifier",
     "BertEncoder",
+    "BertMultipleChoice",
     "BertPretrainer",
     "ClassificationHead",
     "MaskedLMHead",
     "SelfAttention",
     "SpanHead",
+    "BertSpanLabeler",
+    "BertTagger",
     "TransformerBlock",
     "attention_mask_adder",
     "gather_positions",
