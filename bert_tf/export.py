@@ -1,0 +1,178 @@
+"""SavedModels for TF Serving: fine-tuned classifiers with raw-text, token-id and tf.Example signatures, and the
+TF-Hub-style encoder pair (a text preprocessor and an encoder).
+
+Everything exported uses only ops stock TF Serving has (core TF plus tensorflow-text's classic
+`WordpieceTokenizeWithOffsets`); the vocab travels as an asset. A SavedModel loads with `tensorflow` and
+`tensorflow_text` alone: bert_tf need not be importable where it is served.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from bert_tf.text_ops import BertTextTokenizer, pack_inputs
+
+FEATURE_KEYS = ("input_ids", "input_mask", "segment_ids")
+
+
+def _ids_spec(name):
+    return tf.TensorSpec([None, None], tf.int32, name=name)
+
+
+class TextPacker(tf.Module):
+    """Raw text -> `input_ids`, `input_mask`, `segment_ids` [B, max_seq_length], exactly as the Python packer."""
+
+    def __init__(self, vocab_file, do_lower_case, max_seq_length, name=None):
+        super().__init__(name=name)
+        self.tokenizer = BertTextTokenizer(vocab_file, do_lower_case)
+        self.max_seq_length = max_seq_length
+
+    def pack(self, text_a, text_b=None, max_seq_length=None):
+        ids_b = None if text_b is None else self.tokenizer.tokenize(text_b)
+        return pack_inputs(self.tokenizer.tokenize(text_a), ids_b, max_seq_length=max_seq_length or self.max_seq_length,
+                           cls_id=self.tokenizer.special_ids["[CLS]"], sep_id=self.tokenizer.special_ids["[SEP]"])
+
+
+def parse_examples(serialized, max_seq_length):
+    """Serialized tf.Examples with the original int64 features -> int32 model inputs."""
+    spec = {key: tf.io.FixedLenFeature([max_seq_length], tf.int64) for key in FEATURE_KEYS}
+    parsed = tf.io.parse_example(serialized, spec)
+    return {key: tf.cast(parsed[key], tf.int32) for key in FEATURE_KEYS}
+
+
+class ClassifierServer(tf.Module):
+    """A fine-tuned BertClassifier behind three signatures (see `export_classifier`)."""
+
+    def __init__(self, model, packer, label_names, regression):
+        super().__init__(name="classifier_server")
+        self.model = model
+        self.packer = packer
+        self.regression = regression
+        self.label_names = tf.constant(list(label_names) if label_names else [""], tf.string)
+
+    def outputs(self, features):
+        logits = self.model({k: features[k] for k in FEATURE_KEYS}, training=False)["logits"]  # [B, C]
+        if self.regression:
+            return {"scores": logits[:, 0]}  # [B]
+        label_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)  # [B]
+        return {"probabilities": tf.nn.softmax(logits, axis=-1), "logits": logits, "label_ids": label_ids,
+                "labels": tf.gather(self.label_names, label_ids)}
+
+
+def export_classifier(model, export_dir, vocab_file, do_lower_case, max_seq_length, label_names=(),
+                      pair=False, regression=False):
+    """Writes a SavedModel with signatures for a fine-tuned `BertClassifier` (classification or regression).
+
+    - `serving_default`: raw text `text_a` [B] (and `text_b` [B] when `pair`) -> `probabilities` [B, C],
+      `logits`, `label_ids`, `labels` (the label names); regression: `scores` [B].
+    - `serve_ids`: `input_ids`, `input_mask`, `segment_ids` int32 [B, S] -> the same outputs.
+    - `serve_examples`: serialized tf.Examples with the original int64 features (length max_seq_length).
+    """
+    server = ClassifierServer(model, TextPacker(vocab_file, do_lower_case, max_seq_length), label_names, regression)
+    if pair:
+        serve_text = tf.function(lambda text_a, text_b: server.outputs(server.packer.pack(text_a, text_b)),
+                                 input_signature=[tf.TensorSpec([None], tf.string, name="text_a"),
+                                                  tf.TensorSpec([None], tf.string, name="text_b")])
+    else:
+        serve_text = tf.function(lambda text_a: server.outputs(server.packer.pack(text_a)),
+                                 input_signature=[tf.TensorSpec([None], tf.string, name="text_a")])
+    serve_ids = tf.function(
+        lambda input_ids, input_mask, segment_ids: server.outputs(
+            {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}),
+        input_signature=[_ids_spec(k) for k in FEATURE_KEYS])
+    serve_examples = tf.function(lambda examples: server.outputs(parse_examples(examples, max_seq_length)),
+                                 input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    server.serve_text, server.serve_ids, server.serve_examples = serve_text, serve_ids, serve_examples
+    _save(server, export_dir, {"serving_default": serve_text, "serve_ids": serve_ids,
+                               "serve_examples": serve_examples})
+
+
+class EncoderServer(tf.Module):
+    """The TF-Hub-style encoder: ids in, pooled/sequence/every layer out; tokenization info on the side."""
+
+    def __init__(self, encoder, vocab_file=None, do_lower_case=True):
+        super().__init__(name="encoder_server")
+        self.encoder = encoder
+        self.vocab_file = tf.saved_model.Asset(vocab_file) if vocab_file else None
+        self.do_lower_case = tf.constant(bool(do_lower_case))
+
+    @tf.function(input_signature=[{k: _ids_spec(k) for k in FEATURE_KEYS}])
+    def serve(self, inputs):
+        """A dict of ids -> outputs; Keras' `TFSMLayer(path, call_endpoint="serve")` calls this."""
+        out = self.encoder(inputs, training=False)
+        return {"pooled_output": out["pooled_output"], "sequence_output": out["sequence_output"],
+                "encoder_outputs": tf.stack(out["encoder_outputs"], axis=0)}  # [L, B, S, H]
+
+
+def export_encoder(encoder, export_dir, vocab_file=None, do_lower_case=True):
+    """Encoder SavedModel. `serving_default` / `tokens` (the original TF-Hub signature name) take `input_ids`,
+    `input_mask`, `segment_ids`; `tokenization_info` returns the vocab asset path and do_lower_case; the `serve`
+    function takes them as one dict (Keras: `TFSMLayer(path, call_endpoint="serve")`)."""
+    server = EncoderServer(encoder, vocab_file, do_lower_case)
+    tokens = tf.function(lambda input_ids, input_mask, segment_ids: server.serve(
+        {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}),
+        input_signature=[_ids_spec(k) for k in FEATURE_KEYS])
+    signatures = {"serving_default": tokens, "tokens": tokens}
+    if vocab_file:
+        server.tokenization_info = tf.function(
+            lambda: {"vocab_file": server.vocab_file.asset_path, "do_lower_case": server.do_lower_case},
+            input_signature=[])
+        signatures["tokenization_info"] = server.tokenization_info
+    server.tokens = tokens
+    _save(server, export_dir, signatures)
+
+
+class PreprocessorServer(tf.Module):
+    """The TF-Hub-style preprocessor: `tokenize(text)` -> ragged ids; `bert_pack_inputs([a, (b)], seq_length)`;
+    calling it on a batch of single texts packs them at the default length."""
+
+    def __init__(self, packer):
+        super().__init__(name="preprocessor_server")
+        self.packer = packer
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def tokenize(self, text):
+        return self.packer.tokenizer.tokenize(text)
+
+    @tf.function
+    def bert_pack_inputs(self, segments):
+        """[ids_a] or [ids_a, ids_b] (ragged [B, (pieces)]) -> packed inputs at the export's max_seq_length."""
+        return pack_inputs(*segments, max_seq_length=self.packer.max_seq_length,
+                           cls_id=self.packer.tokenizer.special_ids["[CLS]"],
+                           sep_id=self.packer.tokenizer.special_ids["[SEP]"])
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def __call__(self, text):
+        return self.packer.pack(text)
+
+
+def export_preprocessor(export_dir, vocab_file, do_lower_case, max_seq_length=128):
+    """Text preprocessing SavedModel: `serving_default` takes `text` [B] and returns the packed int32 inputs;
+    `text_pair` takes `text_a`, `text_b`."""
+    server = PreprocessorServer(TextPacker(vocab_file, do_lower_case, max_seq_length))
+    ragged_ids = tf.RaggedTensorSpec([None, None], tf.int64, ragged_rank=1)
+    for count in (1, 2):  # the traces the SavedModel keeps: one and two segments
+        server.bert_pack_inputs.get_concrete_function([ragged_ids] * count)
+    server.text_pair = tf.function(lambda text_a, text_b: server.packer.pack(text_a, text_b),
+                                   input_signature=[tf.TensorSpec([None], tf.string, name="text_a"),
+                                                    tf.TensorSpec([None], tf.string, name="text_b")])
+    _save(server, export_dir, {"serving_default": server.__call__, "text_pair": server.text_pair})
+
+
+def _save(module, export_dir, signatures):
+    """Saves into a temporary sibling folder, then renames: no half-written SavedModel is left behind."""
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-export-")
+    try:
+        tf.saved_model.save(module, tmp, signatures=signatures)
+        if os.path.exists(export_dir):
+            shutil.rmtree(export_dir)
+        os.replace(tmp, export_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
