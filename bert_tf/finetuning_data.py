@@ -1,21 +1,74 @@
-"""Packing word pieces into model inputs: `[CLS] a [SEP] (b [SEP])`, the original truncation and padding.
+"""Fine-tuning examples and features: packing `[CLS] a [SEP] (b [SEP])` as the original, per-kind feature
+conversion (classification, regression, multiple choice, tagging), padding examples, and features -> tf.data.
 
-Pure Python (no TensorFlow): shared by feature extraction, fine-tuning and the in-graph packer's tests.
+Pure Python/NumPy except `make_dataset`, which imports TensorFlow when called.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+
+import numpy as np
+
+IGNORE_LABEL_ID = -1  # tagging: label of word pieces that are not a word's first piece, [CLS], [SEP], padding
+
+
+@dataclasses.dataclass(frozen=True)
+class InputExample:
+    """One sentence (pair) example, the original's InputExample; `label` None on test sets (-> label id 0)."""
+
+    guid: str
+    text_a: str
+    text_b: str | None = None
+    label: str | float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ChoiceExample:
+    """One multiple-choice example: the context is segment A, each ending segment B; `label` is the gold index."""
+
+    guid: str
+    context: str
+    endings: tuple[str, ...]
+    label: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TaggedExample:
+    """One sentence of words with one tag per word (tags None on unlabelled data)."""
+
+    guid: str
+    words: tuple[str, ...]
+    tags: tuple[str, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PaddingInputExample:
+    """A fake example that pads an eval/predict set to a multiple of the batch size (the original's TPU padding):
+    it becomes all-zero features with label 0 and is_real_example False, so weighted metrics ignore it."""
 
 
 @dataclasses.dataclass(frozen=True)
 class InputFeatures:
-    """One packed example; keys are the original feature names."""
+    """One packed example; keys are the original feature names. `label_id` is an int (classification), a float
+    (regression) or a tuple of S ints (tagging); multiple choice uses ChoiceFeatures."""
 
     tokens: tuple[str, ...]  # the real tokens incl. [CLS]/[SEP], no padding
     input_ids: tuple[int, ...]
     input_mask: tuple[int, ...]
     segment_ids: tuple[int, ...]
+    label_id: int | float | tuple[int, ...] = 0
+    is_real_example: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ChoiceFeatures:
+    """One multiple-choice example packed as C sequences (one InputFeatures per choice) and the gold index."""
+
+    choices: tuple[InputFeatures, ...]
+    label_id: int = 0
+    is_real_example: bool = True
 
 
 def truncate_seq_pair(tokens_a: list, tokens_b: list, max_length: int) -> None:
@@ -46,16 +99,125 @@ def pack_tokens(tokens_a, tokens_b, max_seq_length: int) -> tuple[list[str], lis
     return tokens, segment_ids
 
 
-def pack_features(tokens_a, tokens_b, max_seq_length: int, tokenizer) -> InputFeatures:
+def pack_features(tokens_a, tokens_b, max_seq_length: int, tokenizer, label_id=0) -> InputFeatures:
     """Packs word pieces into padded `input_ids`, `input_mask`, `segment_ids` (padding id 0, as the original)."""
     if max_seq_length < 3:
         raise ValueError(f"max_seq_length must be >= 3, got {max_seq_length}")
     tokens, segment_ids = pack_tokens(tokens_a, tokens_b, max_seq_length)
-    input_ids = tokenizer.convert_tokens_to_ids(tokens)
+    return _padded(tokens, segment_ids, max_seq_length, tokenizer, label_id)
+
+
+def _padded(tokens, segment_ids, max_seq_length, tokenizer, label_id) -> InputFeatures:
     pad = max_seq_length - len(tokens)
     return InputFeatures(
         tokens=tuple(tokens),
-        input_ids=tuple(input_ids) + (0,) * pad,
+        input_ids=tuple(tokenizer.convert_tokens_to_ids(tokens)) + (0,) * pad,
         input_mask=(1,) * len(tokens) + (0,) * pad,
         segment_ids=tuple(segment_ids) + (0,) * pad,
+        label_id=label_id,
     )
+
+
+def _padding_features(max_seq_length, label_id=0) -> InputFeatures:
+    zeros = (0,) * max_seq_length
+    return InputFeatures((), zeros, zeros, zeros, label_id=label_id, is_real_example=False)
+
+
+def label_id_of(label, label_map: dict) -> int | float:
+    """Index of `label` in the task's label list; regression (empty map) keeps the float; None (test) -> 0."""
+    if label is None:
+        return 0 if label_map else 0.0
+    if not label_map:
+        return float(label)
+    if label not in label_map:
+        raise ValueError(f"unknown label {label!r}; expected one of {sorted(label_map)}")
+    return label_map[label]
+
+
+def convert_single_example(example, label_map: dict, max_seq_length: int, tokenizer) -> InputFeatures:
+    """The original `convert_single_example` (§5.3): text_b only if non-empty; padding examples -> zeros."""
+    if isinstance(example, PaddingInputExample):
+        return _padding_features(max_seq_length, 0 if label_map else 0.0)
+    tokens_a = tokenizer.tokenize(example.text_a)
+    tokens_b = (tokenizer.tokenize(example.text_b) if example.text_b else None) or None  # no pieces: single
+    if tokens_b is not None and max_seq_length <= 3:  # the pair truncates to nothing: the original drops B's [SEP]
+        tokens_a, tokens_b = [], None
+    return pack_features(tokens_a, tokens_b, max_seq_length, tokenizer, label_id_of(example.label, label_map))
+
+
+def convert_choice_example(example, label_map: dict, max_seq_length: int, tokenizer, num_choices: int):
+    """[CLS] context [SEP] ending_k [SEP] for each of the `num_choices` endings (BERT issue #38, SWAG)."""
+    if isinstance(example, PaddingInputExample):
+        return ChoiceFeatures((_padding_features(max_seq_length),) * num_choices, 0, is_real_example=False)
+    if len(example.endings) != num_choices:
+        raise ValueError(f"example {example.guid}: {len(example.endings)} endings, expected {num_choices}")
+    context = tokenizer.tokenize(example.context)
+    choices = tuple(pack_features(context, tokenizer.tokenize(ending), max_seq_length, tokenizer)
+                    for ending in example.endings)
+    return ChoiceFeatures(choices, 0 if example.label is None else int(example.label))
+
+
+def convert_tagged_example(example, label_map: dict, max_seq_length: int, tokenizer) -> InputFeatures:
+    """Each word is word-piece tokenized on its own; its first piece carries the word's tag id, the other pieces,
+    [CLS], [SEP] and padding IGNORE_LABEL_ID (paper §5.3, first sub-token). Pieces beyond max_seq_length - 2
+    are cut (their words get no prediction; a warning says how many)."""
+    if isinstance(example, PaddingInputExample):
+        return _padding_features(max_seq_length, (IGNORE_LABEL_ID,) * max_seq_length)
+    pieces, labels = [], []
+    for i, word in enumerate(example.words):
+        word_pieces = tokenizer.tokenize(word)
+        tag_id = label_id_of(example.tags[i], label_map) if example.tags is not None else 0
+        pieces += word_pieces
+        labels += ([tag_id] + [IGNORE_LABEL_ID] * (len(word_pieces) - 1)) if word_pieces else []
+    if len(pieces) > max_seq_length - 2:
+        lost = sum(label != IGNORE_LABEL_ID for label in labels[max_seq_length - 2:])
+        logging.warning("example %s: %d word pieces cut to %d; %d words lose their tag", example.guid,
+                        len(pieces), max_seq_length - 2, lost)
+    tokens, segment_ids = pack_tokens(pieces, None, max_seq_length)
+    label_ids = [IGNORE_LABEL_ID, *labels[:len(tokens) - 2], IGNORE_LABEL_ID]
+    label_ids += [IGNORE_LABEL_ID] * (max_seq_length - len(label_ids))
+    return _padded(tokens, segment_ids, max_seq_length, tokenizer, tuple(label_ids))
+
+
+def pad_examples(examples: list, batch_size: int) -> list:
+    """Appends PaddingInputExample until len is a multiple of batch_size (the original's TPU eval/predict)."""
+    return list(examples) + [PaddingInputExample()] * (-len(examples) % batch_size)
+
+
+def train_steps(num_examples: int, batch_size: int, epochs: float, warmup_proportion: float) -> tuple[int, int]:
+    """(num_train_steps, num_warmup_steps) as the original: int(n / batch x epochs), int(steps x proportion).
+
+    SQuAD counts examples, not features (spec §6.3). MRPC: (3668, 32, 3.0, 0.1) -> (343, 34).
+    """
+    steps = int(num_examples / batch_size * epochs)
+    return steps, int(steps * warmup_proportion)
+
+
+def feature_arrays(features: list, label_dtype=np.int32) -> dict[str, np.ndarray]:
+    """InputFeatures or ChoiceFeatures -> dict of stacked arrays with the original names: input_ids,
+    input_mask, segment_ids ([N, S] or [N, C, S]), label_ids ([N] or [N, S] for tagging), is_real_example [N]."""
+    if not features:
+        raise ValueError("no features to stack")
+
+    def column(name, get=lambda f, name: getattr(f, name)):
+        return np.asarray([get(f, name) for f in features], np.int32)
+
+    if isinstance(features[0], ChoiceFeatures):
+        arrays = {name: column(name, lambda f, n: [getattr(c, n) for c in f.choices])
+                  for name in ("input_ids", "input_mask", "segment_ids")}  # [N, C, S]
+    else:
+        arrays = {name: column(name) for name in ("input_ids", "input_mask", "segment_ids")}  # [N, S]
+    arrays["label_ids"] = np.asarray([f.label_id for f in features], label_dtype)
+    arrays["is_real_example"] = np.asarray([f.is_real_example for f in features], np.int32)
+    return arrays
+
+
+def make_dataset(arrays: dict, batch_size: int, training: bool, shuffle_buffer: int = 100, seed=None):
+    """Arrays -> tf.data.Dataset of dict batches. Training as the original input_fn: repeat, shuffle(100),
+    batch(drop_remainder=True); evaluation/prediction: one pass in order, last batch kept (GPU/CPU semantics)."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices(dict(arrays))
+    if training:
+        dataset = dataset.repeat().shuffle(shuffle_buffer, seed=seed)
+    return dataset.batch(batch_size, drop_remainder=training)
