@@ -14,6 +14,7 @@ BINARY = ("0", "1")
 NLI = ("contradiction", "entailment", "neutral")
 ENTAILMENT = ("entailment", "not_entailment")
 SPLIT_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
+PAIR = {"pair": True}  # examples carry text_b: serving signatures take two texts
 
 
 def _pair_task(name, labels, metric, a, b, label, test_a, test_b, guid=None, **columns):
@@ -21,7 +22,7 @@ def _pair_task(name, labels, metric, a, b, label, test_a, test_b, guid=None, **c
     labelled = Columns(a, b, label, guid, **columns)
     reader = TsvReader((("train", labelled), ("dev", labelled), ("test", Columns(test_a, test_b, guid=0, **columns))))
     kind = "classification" if labels else "regression"
-    return Task(name, kind, labels, metric, SPLIT_FILES, reader, submission={"test": name.upper()})
+    return Task(name, kind, labels, metric, SPLIT_FILES, reader, submission={"test": name.upper()}, options=PAIR)
 
 
 COLA = Task(
@@ -49,13 +50,13 @@ MNLI = Task(
      "test": "test_matched.tsv", "test_mismatched": "test_mismatched.tsv"},
     TsvReader((("train", _MNLI_LABELLED), ("dev", _MNLI_LABELLED), ("dev_mismatched", _MNLI_LABELLED),
                ("test", _MNLI_TEST), ("test_mismatched", _MNLI_TEST))),
-    submission={"test": "MNLI-m", "test_mismatched": "MNLI-mm"})
+    submission={"test": "MNLI-m", "test_mismatched": "MNLI-mm"}, options=PAIR)
 
 # XNLI as the original has it: Chinese only, MultiNLI's machine-translated train set, no test split.
 XNLI = Task(
     "xnli", "classification", NLI, metrics.accuracy,
     {"train": "multinli/multinli.train.zh.tsv", "dev": "xnli.dev.tsv"},
     TsvReader((("train", Columns(0, 1, 2, label_aliases=(("contradictory", "contradiction"),))),
-               ("dev", Columns(6, 7, 1, where=(0, "zh"))))))
+               ("dev", Columns(6, 7, 1, where=(0, "zh"))))), options=PAIR)
 
 TASKS = (COLA, SST2, MRPC, STSB, QQP, MNLI, QNLI, RTE, WNLI, XNLI)
