@@ -1,0 +1,86 @@
+"""Instances (spans into the corpus + masked-LM draws) -> the padded feature arrays of the records (spec §2.5).
+
+NumPy only: one vectorised pass per batch of records, no per-token Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def instance_arrays(instances):
+    """The columns of an `instances.Instances` as NumPy arrays (converted once, then sliced per chunk)."""
+    counts = np.asarray(instances.mask_counts, np.int64)
+    return {
+        "spans": np.asarray(instances.spans, np.int64).reshape(-1, 5),
+        "mask_counts": counts,
+        "mask_offsets": np.cumsum(counts) - counts,
+        "mask_positions": np.asarray(instances.mask_positions, np.int64),
+        "mask_values": np.asarray(instances.mask_values, np.int64),
+    }
+
+
+def feature_columns(arrays, indices, tokens, max_seq_length, max_predictions_per_seq, vocab_info):
+    """The padded feature arrays of the instances numbered `indices`, in that order (spec §2.5).
+
+    Args:
+      arrays: `instance_arrays(instances)`.
+      indices: creation indices of the instances wanted (e.g. a slice of `instances.order`).
+      tokens: the corpus' flat token array (NumPy int array).
+      max_seq_length, max_predictions_per_seq: the record widths.
+      vocab_info: an `instances.VocabInfo`.
+
+    Returns:
+      name -> array [len(indices), width] for every name in FEATURES (int64; masked_lm_weights float32).
+    """
+    indices = np.asarray(indices, np.int64)
+    spans = arrays["spans"][indices]
+    len_a, len_b = spans[:, 1] - spans[:, 0], spans[:, 3] - spans[:, 2]
+    column = np.arange(max_seq_length)[None, :]
+    num_tokens = (len_a + len_b + 3)[:, None]
+    features = {
+        "input_ids": _unmasked_ids(spans, tokens, column, vocab_info),
+        "input_mask": (column < num_tokens).astype(np.int64),
+        "segment_ids": ((column >= len_a[:, None] + 2) & (column < num_tokens)).astype(np.int64),
+        "next_sentence_labels": spans[:, 4:5].copy(),  # quirk (spec §2.2): 1 means B is random, 0 actual next
+    }
+    features.update(_masked_lm_columns(arrays, indices, features["input_ids"], max_predictions_per_seq))
+    return features
+
+
+def _unmasked_ids(spans, tokens, column, vocab_info):
+    """[CLS] tokens[a_start:a_end] [SEP] tokens[b_start:b_end] [SEP], zero-padded, one row per span."""
+    a_start, len_a, b_start = spans[:, 0], spans[:, 1] - spans[:, 0], spans[:, 2]
+    len_b = spans[:, 3] - b_start
+    in_a = (column >= 1) & (column <= len_a[:, None])
+    in_b = (column >= len_a[:, None] + 2) & (column < (len_a + len_b + 2)[:, None])
+    source = np.where(in_a, a_start[:, None] + column - 1, b_start[:, None] + column - len_a[:, None] - 2)
+    input_ids = np.where(in_a | in_b, tokens[np.where(in_a | in_b, source, 0)], 0).astype(np.int64)
+    rows = np.arange(len(spans))
+    input_ids[:, 0] = vocab_info.cls_id
+    input_ids[rows, len_a + 1] = vocab_info.sep_id
+    input_ids[rows, len_a + len_b + 2] = vocab_info.sep_id
+    return input_ids
+
+
+def _masked_lm_columns(arrays, indices, input_ids, max_predictions_per_seq):
+    """The masked-LM arrays of the chosen instances (sorted by position); applies their draws to `input_ids`."""
+    chosen = arrays["mask_counts"][indices]
+    chosen_starts = np.cumsum(chosen) - chosen
+    flat = np.repeat(arrays["mask_offsets"][indices] - chosen_starts, chosen) + np.arange(int(chosen.sum()))
+    row = np.repeat(np.arange(len(indices)), chosen)
+    positions, values = arrays["mask_positions"][flat], arrays["mask_values"][flat]
+    by_position = np.lexsort((positions, row))
+    row, positions, values = row[by_position], positions[by_position], values[by_position]
+    slot = np.arange(len(row)) - np.repeat(chosen_starts, chosen)
+    shape = (len(indices), max_predictions_per_seq)
+    masked_lm_positions = np.zeros(shape, np.int64)
+    masked_lm_ids = np.zeros(shape, np.int64)
+    masked_lm_weights = np.zeros(shape, np.float32)
+    masked_lm_positions[row, slot] = positions
+    masked_lm_ids[row, slot] = input_ids[row, positions]  # labels: the tokens before replacement
+    masked_lm_weights[row, slot] = 1.0
+    replaced = values >= 0
+    input_ids[row[replaced], positions[replaced]] = values[replaced]
+    return {"masked_lm_positions": masked_lm_positions, "masked_lm_ids": masked_lm_ids,
+            "masked_lm_weights": masked_lm_weights}
