@@ -9,7 +9,7 @@ import logging
 import keras
 from absl import app, flags
 
-from bert_tf import tokenization, training
+from bert_tf import cli, tokenization, training
 from bert_tf.config import BertConfig
 
 flags.DEFINE_string("bert_config_file", None, "The config json file corresponding to the pre-trained BERT model.")
@@ -28,17 +28,8 @@ flags.DEFINE_integer("num_warmup_steps", 10000, "Number of warmup steps.")
 flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save the model checkpoint.")
 flags.DEFINE_integer("iterations_per_loop", 1000, "Steps per call of the compiled training loop.")
 flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval steps.")
-flags.DEFINE_bool("use_tpu", False, "Whether to use TPU (same as --strategy=tpu).")
-flags.DEFINE_string("tpu_name", None, "The Cloud TPU to use for training.")
-flags.DEFINE_string("tpu_zone", None, "GCE zone where the Cloud TPU is located in.")
-flags.DEFINE_string("gcp_project", None, "Project name for the Cloud TPU-enabled project.")
-flags.DEFINE_string("master", None, "TPU address (used when tpu_name is not given).")
-flags.DEFINE_integer("num_tpu_cores", 8, "Accepted for compatibility; TPUStrategy uses every core it finds.")
-# Beyond the original.
-flags.DEFINE_enum("strategy", "default", training.STRATEGIES, "tf.distribute strategy.")
-flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "The original AdamWeightDecay, or LAMB.")
-flags.DEFINE_enum("precision", "float32", list(training.PRECISIONS), "Compute precision (mixed for 16-bit).")
-flags.DEFINE_bool("use_xla", False, "Compile the forward and backward pass with XLA.")
+cli.define_tpu_flags()
+cli.define_runtime_flags()  # beyond the original: strategy, optimizer, precision, use_xla
 flags.DEFINE_integer("gradient_accumulation_steps", 1, "Micro-batches per update (train_batch_size is the sum).")
 flags.DEFINE_bool("next_sentence", True, "Train the next-sentence head (False: masked LM only).")
 flags.DEFINE_bool("dynamic_masking", False, "input_file is raw text (one sentence per line), masked anew each "
@@ -73,8 +64,7 @@ def main(_):
         raise ValueError(f"--max_seq_length={f.max_seq_length} exceeds max_position_embeddings="
                          f"{config.max_position_embeddings} of {f.bert_config_file}")
     # First: a multi-worker strategy must configure collectives before TensorFlow runs anything else.
-    strategy = training.create_strategy("tpu" if f.use_tpu else f.strategy, f.tpu_name, f.tpu_zone, f.gcp_project,
-                                        f.master)
+    strategy = cli.create_strategy(f)
     keras.utils.set_random_seed(f.seed)
     options = training.PretrainingOptions(
         output_dir=f.output_dir, train_batch_size=f.train_batch_size, eval_batch_size=f.eval_batch_size,
