@@ -111,7 +111,8 @@ class FineTuning:
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             self.model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights, jit_compile=o.use_xla,
                                steps_per_execution=min(o.iterations_per_loop, num_steps))
-        history = self.model.fit(dataset, epochs=1, steps_per_epoch=num_steps, verbose=2 if num_steps > 1 else 0)
+        history = self.model.fit(dataset, epochs=1, steps_per_epoch=num_steps, shuffle=False,  # tf.data shuffles
+                                 verbose=2 if num_steps > 1 else 0)
         self.save()
         return history
 
