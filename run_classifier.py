@@ -32,7 +32,7 @@ flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.")
 flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.")
 flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
 flags.DEFINE_float("warmup_proportion", 0.1, "Proportion of training for linear learning rate warmup.")
-flags.DEFINE_integer("save_checkpoints_steps", 1000, "Accepted for compatibility; the final model is saved.")
+flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save the training checkpoint (resumable).")
 flags.DEFINE_integer("iterations_per_loop", 1000, "Steps per call of the compiled training loop.")
 flags.DEFINE_string("export_dir", None, "Write a TF Serving SavedModel here (classification and regression).")
 flags.DEFINE_integer("seed", None, "Seed of the head's initial weights, dropout and input order.")
@@ -63,9 +63,8 @@ def main(_):
         eval_batch_size=f.eval_batch_size, predict_batch_size=f.predict_batch_size, learning_rate=f.learning_rate,
         num_train_epochs=f.num_train_epochs, warmup_proportion=f.warmup_proportion,
         iterations_per_loop=f.iterations_per_loop, optimizer=f.optimizer, precision=f.precision, use_xla=f.use_xla,
-        seed=f.seed)
+        seed=f.seed, save_checkpoints_steps=f.save_checkpoints_steps)
     tuner = FineTuning(task, config, options, strategy)
-    trained = os.path.join(f.output_dir, "bert_model.ckpt")
     if f.do_train:
         if f.init_checkpoint:
             tuner.warm_start(f.init_checkpoint, f.bert_config_file)
@@ -73,7 +72,7 @@ def main(_):
         tuner.train(task.features(examples, tokenizer, f.max_seq_length), len(examples))
         tuner.save(vocab_file=f.vocab_file)
     else:
-        tuner.warm_start(trained if os.path.exists(trained + ".index") else f.init_checkpoint, f.bert_config_file)
+        tuner.restore_trained(f.init_checkpoint, f.bert_config_file)
     if f.do_eval:
         results = {}
         for split in (s for s in task.files if s.startswith("dev")):

@@ -9,14 +9,19 @@
 | span                       | BertSpanLabeler    | (start + end cross-entropy) / 2                    |
 
 The optimizer is the original AdamW (or LAMB) with warm-up and linear decay over
-int(num_examples / batch x epochs) steps. Evaluation is computed from predictions in NumPy, weighting by
-`is_real_example`, so padding examples change nothing (spec §5.4).
+int(num_examples / batch x epochs) steps. Training writes `ckpt-<step>` checkpoints (weights, optimizer slots,
+step, dropout seeds) every `save_checkpoints_steps` into output_dir, and a rerun in the same output_dir resumes
+from the latest one (the seeded input order is replayed to the same position), as pretraining does. Evaluation
+is computed from predictions in NumPy, weighting by `is_real_example`, so padding examples change nothing in
+`eval_*`; the Estimator's `loss` (the mean batch loss, padding examples included) and `global_step` are added
+as the original's eval_results.txt has them (spec §5.4).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 
 import keras
 import numpy as np
@@ -26,7 +31,7 @@ from bert_tf import checkpoint_files, checkpoints, modeling
 from bert_tf.finetuning_data import train_steps
 from bert_tf.optimization import create_optimizer
 from bert_tf.tasks.squad_predictions import RawResult
-from bert_tf.training import precision_policy, warm_start
+from bert_tf.training import CHECKPOINT_NAME, precision_policy, warm_start
 
 MODEL_INPUTS = ("input_ids", "input_mask", "segment_ids")
 
@@ -76,6 +81,8 @@ class FineTuningOptions:
     precision: str = "float32"
     use_xla: bool = False
     seed: int | None = None
+    save_checkpoints_steps: int = 1000
+    keep_checkpoint_max: int = 5
 
 
 class FineTuning:
@@ -85,41 +92,67 @@ class FineTuning:
     def __init__(self, task, config, options, strategy=None):
         self.task, self.config, self.options = task, config, options
         self.strategy = strategy or tf.distribute.get_strategy()
+        self.global_step = 0  # of the weights in self.model: steps trained, or read from the checkpoint loaded
         with self.strategy.scope(), precision_policy(options.precision):
             self.model = MODELS[task.kind](config, task)
 
     def warm_start(self, init_checkpoint, config_file=None):
-        """Body (and any matching head) from a pretraining or fine-tuned checkpoint of any format."""
+        """Body (and any matching head) from a pretraining or fine-tuned checkpoint of any format; None keeps
+        the random initial weights, as the original does without --init_checkpoint."""
+        if not init_checkpoint:
+            logging.warning("no checkpoint to start from: %s keeps its random initial weights", self.task.name)
+            return []
         return warm_start(self.model, init_checkpoint, config_file=config_file)
 
+    def restore_trained(self, init_checkpoint, config_file=None):
+        """For evaluation or prediction without training: the fine-tuned weights in output_dir when there are
+        some (bert_model.ckpt, as `save` writes them; global_step is then its step, as the Estimator restored
+        it), else `init_checkpoint` (global_step 0: a warm start does not restore the step)."""
+        trained = os.path.join(self.options.output_dir, checkpoint_files.TF1_CHECKPOINT_NAME)
+        if not os.path.exists(trained + ".index"):
+            return self.warm_start(init_checkpoint, config_file)
+        self.global_step = _checkpoint_step(trained)
+        return self.warm_start(trained, config_file)
+
     def train(self, features, num_examples):
-        """Trains on `features` for int(num_examples / batch x epochs) steps; returns the Keras history."""
+        """Trains on `features` for int(num_examples / batch x epochs) steps, resuming from output_dir's latest
+        training checkpoint if there is one; returns the Keras history (None if nothing was left to train)."""
         o = self.options
         num_steps, num_warmup = train_steps(num_examples, o.train_batch_size, o.num_train_epochs, o.warmup_proportion)
         if num_steps < 1:
             raise ValueError(f"{num_examples} examples at batch {o.train_batch_size} x {o.num_train_epochs} epochs "
                              "make no training step")
-        logging.info("training %s: %d examples, %d steps, %d warm-up", self.task.name, num_examples, num_steps,
-                     num_warmup)
         kind = self.task.kind
-        dataset = self.task.dataset(features, o.train_batch_size, training=True, seed=o.seed).map(
-            lambda batch: ({k: batch[k] for k in MODEL_INPUTS}, targets(kind, batch)))
         with self.strategy.scope():
             loss, loss_weights = LOSSES[kind]()
             optimizer = create_optimizer(o.learning_rate, num_steps, num_warmup, optimizer_type=o.optimizer)
             if o.precision == "float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            self.model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights, jit_compile=o.use_xla,
-                               steps_per_execution=min(o.iterations_per_loop, num_steps))
-        history = self.model.fit(dataset, epochs=1, steps_per_epoch=num_steps, shuffle=False,  # tf.data shuffles
-                                 verbose=2 if num_steps > 1 else 0)
+            optimizer.build(self.model.trainable_variables)  # slots exist before a resumed run restores them
+        saver = _TrainingCheckpoints(self.model, optimizer, o, num_steps)
+        done = saver.restore()
+        logging.info("training %s: %d examples, %d steps, %d warm-up%s", self.task.name, num_examples, num_steps,
+                     num_warmup, f", resuming at step {done}" if done else "")
+        history = None
+        if done < num_steps:
+            dataset = self.task.dataset(features, o.train_batch_size, training=True, seed=o.seed).skip(done).map(
+                lambda batch: ({k: batch[k] for k in MODEL_INPUTS}, targets(kind, batch)))
+            with self.strategy.scope():
+                self.model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights, jit_compile=o.use_xla,
+                                   steps_per_execution=min(o.iterations_per_loop, o.save_checkpoints_steps,
+                                                           num_steps - done))
+            history = self.model.fit(dataset, epochs=1, steps_per_epoch=num_steps - done, shuffle=False,
+                                     callbacks=[saver],
+                                     verbose=2 if num_steps - done > 1 else 0)
+        self.global_step = num_steps
         self.save()
         return history
 
     def save(self, vocab_file=None):
-        """The fine-tuned weights in the original layout: output_dir/bert_model.ckpt + bert_config.json."""
-        checkpoint_files.save(self.config, checkpoints.get_weights(self.model), self.options.output_dir, "tf1",
-                              vocab_file=vocab_file)
+        """The fine-tuned weights in the original layout, global_step included as the original's checkpoints
+        have it: output_dir/bert_model.ckpt + bert_config.json."""
+        weights = {**checkpoints.get_weights(self.model), "global_step": np.int64(self.global_step)}
+        checkpoint_files.save(self.config, weights, self.options.output_dir, "tf1", vocab_file=vocab_file)
 
     def predict(self, features, batch_size):
         """The model's outputs on `features` (in order, every feature): dict of NumPy arrays."""
@@ -139,17 +172,22 @@ class FineTuning:
             gold, _, answers, null_odds = self.span_predictions(examples, features, outputs, **options)
             return self.task.metrics(gold, answers, null_odds)
         real = arrays["is_real_example"].astype(bool)
-        logits, labels = outputs["logits"][real], arrays["label_ids"][real]
+        logits, labels = outputs["logits"], arrays["label_ids"]
         if self.task.kind == "regression":
-            scores = logits[:, 0]
-            return {"eval_loss": float(np.mean((scores - labels) ** 2)), **self.task.metrics(labels, scores)}
-        shifted = logits - logits.max(-1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-        keep = labels >= 0  # tagging: only first sub-tokens carry a label
-        nll = -np.take_along_axis(log_probs, np.maximum(labels, 0)[..., None], -1)[..., 0]
-        results = {"eval_loss": float(nll[keep].mean()),
-                   "eval_accuracy": float((log_probs.argmax(-1) == labels)[keep].mean())}
-        return {**results, **self.task.metrics(labels, logits)}
+            losses = (logits[:, 0] - labels) ** 2  # [N]
+            results = {"eval_loss": float(losses[real].mean()), **self.task.metrics(labels[real], logits[real, 0])}
+        else:
+            shifted = logits - logits.max(-1, keepdims=True)
+            log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+            keep = labels >= 0  # tagging: only first sub-tokens carry a label
+            nll = -np.take_along_axis(log_probs, np.maximum(labels, 0)[..., None], -1)[..., 0]  # [N] or [N, S]
+            losses = nll[keep]
+            results = {"eval_loss": float(nll[real][keep[real]].mean()),
+                       "eval_accuracy": float((log_probs.argmax(-1) == labels)[real][keep[real]].mean()),
+                       **self.task.metrics(labels[real], logits[real])}
+        # The Estimator's `loss` is the mean of the batches' mean losses, padding examples included; every batch
+        # is full here (examples are padded to a multiple of the batch size), so it is the mean over all of them.
+        return {**results, "loss": float(losses.mean()), "global_step": self.global_step}
 
     def span_predictions(self, examples, features, outputs, **options):
         """(gold answers, RawResults, predictions): the SQuAD post-processing of span outputs."""
@@ -174,3 +212,42 @@ class FineTuning:
             predictions /= predictions.sum(-1, keepdims=True)
         return self.task.write_predictions(self.options.output_dir, split, examples, predictions, features=features,
                                            **options)
+
+
+def _checkpoint_step(prefix):
+    """The `global_step` stored in a TF1 checkpoint (0 for one written without it)."""
+    reader = tf.train.load_checkpoint(prefix)
+    return int(reader.get_tensor("global_step")) if reader.has_tensor("global_step") else 0
+
+
+class _TrainingCheckpoints(keras.callbacks.Callback):
+    """`ckpt-<step>` in output_dir every `save_checkpoints_steps` and at the last step: the weights under their
+    TF1 names (Keras 3 models are not fully trackable by tf.train.Checkpoint), optimizer slots, the step and the
+    dropout seed-generator states, so that a resumed run draws what an uninterrupted one would."""
+
+    def __init__(self, model, optimizer, options, num_steps):
+        super().__init__()
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        weights = {name: variable for name, (variable, _) in checkpoints.keras_variables(model).items()}
+        seeds = [v for v in model.non_trainable_variables if "seed_generator" in v.path]
+        self.checkpoint = tf.train.Checkpoint(weights=weights, optimizer=optimizer, global_step=self.step,
+                                              seed_generators=seeds)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, options.output_dir,
+                                                  max_to_keep=options.keep_checkpoint_max,
+                                                  checkpoint_name=CHECKPOINT_NAME, step_counter=self.step)
+        self.every, self.done, self.num_steps = options.save_checkpoints_steps, 0, num_steps
+
+    def restore(self):
+        """Reads output_dir's latest training checkpoint, if any; returns the step training continues from."""
+        if self.manager.latest_checkpoint:
+            self.checkpoint.read(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            logging.info("resuming from %s", self.manager.latest_checkpoint)
+        self.done = int(self.step.numpy())
+        return self.done
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.done + batch + 1  # `batch`: the epoch's last step index of this call of the compiled loop
+        crossed = step // self.every > int(self.step.numpy()) // self.every
+        self.step.assign(step)
+        if crossed or step == self.num_steps:
+            logging.info("saved %s", self.manager.save(checkpoint_number=step))

@@ -54,9 +54,13 @@ def test_run_classifier_end_to_end(workspace):
                     "--num_train_epochs=1", "--max_seq_length=24", f"--export_dir={tmp_path / 'export'}", "--seed=3"],
                    check=True, capture_output=True)
     lines = (out / "eval_results.txt").read_text().splitlines()
-    assert [line.split(" = ")[0] for line in lines] == ["accuracy", "eval_accuracy", "eval_loss", "f1"]
+    keys = ["accuracy", "eval_accuracy", "eval_loss", "f1", "global_step", "loss"]  # the original's + ours, sorted
+    assert [line.split(" = ")[0] for line in lines] == keys
     results = json.loads((out / "eval_results.json").read_text())
     assert results["accuracy"] == results["eval_accuracy"]
+    assert results["global_step"] == 6  # int(48 examples / batch 8 x 1 epoch)
+    # no padding (16 dev examples, eval batch 8): the Estimator's mean batch loss is the mean loss
+    assert results["loss"] == pytest.approx(results["eval_loss"], rel=1e-6)
     probabilities = np.loadtxt(out / "test_results.tsv", delimiter="\t")
     assert probabilities.shape == (6, 2)
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-6)
@@ -75,10 +79,16 @@ def test_padding_examples_change_no_metric(workspace):
     plain = tuner.evaluate(examples, task.features(examples, tokenizer, 24), 8)
     padded_examples = pad_examples(examples[:13], 8)
     assert len(padded_examples) == 16
-    padded = tuner.evaluate(padded_examples, task.features(padded_examples, tokenizer, 24), 8)
+    padded_features = task.features(padded_examples, tokenizer, 24)
+    padded = tuner.evaluate(padded_examples, padded_features, 8)
     unpadded = tuner.evaluate(examples[:13], task.features(examples[:13], tokenizer, 24), 8)
-    assert padded == pytest.approx(unpadded, abs=1e-7)
-    assert plain.keys() == {"eval_accuracy", "eval_loss", "accuracy", "f1"}
+    assert {k: v for k, v in padded.items() if k != "loss"} == pytest.approx(
+        {k: v for k, v in unpadded.items() if k != "loss"}, abs=1e-7)
+    assert plain.keys() == {"eval_accuracy", "eval_loss", "accuracy", "f1", "loss", "global_step"}
+    # `loss` is the Estimator's: padding examples (all-zero inputs, label 0) count in it, as on the original's TPU
+    logits = tuner.predict(padded_features[13:], 8)["logits"]
+    padding_nll = -(logits[:, 0] - np.log(np.exp(logits).sum(-1)))  # [3]
+    assert padded["loss"] == pytest.approx((13 * unpadded["eval_loss"] + padding_nll.sum()) / 16, rel=1e-5)
 
 
 def test_a_separable_task_is_learned(workspace):
@@ -137,3 +147,41 @@ def test_bad_flags_fail_clearly(workspace):
                           "--do_predict", "--predict_file=x.json", "--max_seq_length=70"], capture_output=True)
     assert b"Cannot use sequence length 70 because the BERT model was only trained up to sequence length 64" \
         in run.stderr
+
+
+def test_interrupted_fine_tuning_resumes_to_the_uninterrupted_weights(workspace):
+    import keras
+    import tensorflow as tf
+
+    from bert_tf import checkpoints
+
+    tmp_path, vocab, config = workspace
+    task = tasks.get("mrpc")
+    train = task.read(str(tmp_path / "mrpc"), "train")
+    features = task.features(train, tokenization.FullTokenizer(vocab), 24)
+
+    def fine_tune(out):  # 48 examples, batch 8, 2 epochs: 12 steps; dropout on (the seeds must be resumed too)
+        keras.utils.set_random_seed(5)
+        options = FineTuningOptions(output_dir=str(out), max_seq_length=24, train_batch_size=8, num_train_epochs=2,
+                                    seed=5, save_checkpoints_steps=4, iterations_per_loop=3)
+        tuner = FineTuning(task, config, options)
+        return tuner, tuner.train(features, len(train))
+
+    full, _ = fine_tune(tmp_path / "full")
+    # calls of 3 steps: checkpoints where a multiple of 4 was crossed (6, 9) and at the end (12)
+    assert tf.train.get_checkpoint_state(str(tmp_path / "full")).all_model_checkpoint_paths == [
+        str(tmp_path / "full" / f"ckpt-{step}") for step in (6, 9, 12)]
+    interrupted = tmp_path / "interrupted"  # as if killed after step 6: only ckpt-6 is there
+    interrupted.mkdir()
+    for name in os.listdir(tmp_path / "full"):
+        if name.startswith("ckpt-6."):
+            os.link(tmp_path / "full" / name, interrupted / name)
+    tf.compat.v1.train.update_checkpoint_state(str(interrupted), str(interrupted / "ckpt-6"))
+    resumed, history = fine_tune(interrupted)
+    assert len(history.history["loss"]) == 1 and resumed.global_step == 12
+    expected, got = checkpoints.get_weights(full.model), checkpoints.get_weights(resumed.model)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+    _, nothing_left = fine_tune(tmp_path / "full")  # a finished run restarted trains no further step
+    assert nothing_left is None
