@@ -36,6 +36,9 @@ flags.DEFINE_bool("dynamic_masking", False, "input_file is raw text (one sentenc
                   "epoch; needs vocab_file.")
 flags.DEFINE_string("vocab_file", None, "WordPiece vocab (dynamic masking; copied beside the TF1 export).")
 flags.DEFINE_bool("do_lower_case", True, "Lower-case raw text (dynamic masking).")
+flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability (dynamic masking; as create_pretraining_data).")
+flags.DEFINE_bool("do_whole_word_mask", False, "Whether to use whole word masking rather than per-WordPiece "
+                  "(dynamic masking; as create_pretraining_data).")
 flags.DEFINE_integer("keep_checkpoint_max", 5, "Training checkpoints kept in output_dir.")
 flags.DEFINE_integer("seed", 12345, "Seed of the initial weights, dropout and input order.")
 FLAGS = flags.FLAGS
@@ -51,7 +54,8 @@ def input_fn(is_training):
         raise ValueError("--dynamic_masking needs --vocab_file")
     tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
     return training.text_input(f.input_file, tokenizer, batch_size, f.max_seq_length, f.max_predictions_per_seq,
-                               is_training, next_sentence=f.next_sentence, seed=f.seed)
+                               is_training, next_sentence=f.next_sentence, seed=f.seed,
+                               masked_lm_prob=f.masked_lm_prob, whole_word_mask=f.do_whole_word_mask)
 
 
 def main(_):
@@ -59,6 +63,11 @@ def main(_):
     f = FLAGS
     if not f.do_train and not f.do_eval:
         raise ValueError("At least one of `do_train` or `do_eval` must be True.")
+    for name in ("masked_lm_prob", "do_whole_word_mask"):
+        # TFRecords were masked by create_pretraining_data: without dynamic masking these would be ignored.
+        if FLAGS[name].present and not f.dynamic_masking:
+            raise ValueError(f"--{name}={FLAGS[name].value} needs --dynamic_masking (TFRecord input was masked by "
+                             "create_pretraining_data)")
     config = BertConfig.from_json_file(f.bert_config_file)
     if f.max_seq_length > config.max_position_embeddings:
         raise ValueError(f"--max_seq_length={f.max_seq_length} exceeds max_position_embeddings="

@@ -154,6 +154,36 @@ def test_records_equal_the_original(original, monkeypatch, corpus, tmp_path, see
         assert_same_records([ours_file], [their_file], config)
 
 
+@pytest.mark.parametrize("max_seq_length,max_predictions,masked_lm_prob", [
+    (16, 16, 0.15),  # as many predictions as tokens (128/128 in small): num_to_predict is capped, not refused
+    (12, 30, 1.0),  # more than the candidates: every non-special token predicted, the rest padding
+    (16, 3, 0.0),  # num_to_predict = max(1, round(0)) = 1: one prediction per instance
+    (16, 0, 0.15),  # no prediction at all (NSP-only records); the candidate shuffle still draws
+])
+@pytest.mark.parametrize("whole_word", [False, True])
+def test_edge_flags_equal_the_original(original, monkeypatch, corpus, tmp_path, max_seq_length, max_predictions,
+                                       masked_lm_prob, whole_word):
+    """Flag values the original accepts and caps silently: the same records, not a refusal."""
+    files, vocab = corpus
+    config = PretrainingDataConfig(max_seq_length, max_predictions, 17, 2, masked_lm_prob, 0.1, whole_word)
+    create_pretraining_data(files, [str(tmp_path / "ours")], tokenization.FullTokenizer(vocab), config)
+    instances = run_original(original, monkeypatch, files, [str(tmp_path / "orig")], vocab, config)
+    assert len(instances) > 20
+    assert_same_records([str(tmp_path / "ours")], [str(tmp_path / "orig")], config)
+    weights = parse([str(tmp_path / "ours")], config)["masked_lm_weights"]
+    counts = weights.sum(axis=1)
+    if masked_lm_prob == 0.0:
+        assert (counts == 1).all()
+    elif max_predictions == 0:
+        assert weights.shape == (len(instances), 0)
+    elif not whole_word:
+        # num_to_predict = min(P, round(len * prob)) is reached exactly (enough candidates for it).
+        lengths = parse([str(tmp_path / "ours")], config)["input_mask"].sum(axis=1)
+        expected = np.minimum(np.minimum(max_predictions, np.maximum(1, np.round(lengths * masked_lm_prob))),
+                              lengths - 3)
+        np.testing.assert_array_equal(counts, expected)
+
+
 def test_whole_word_mask_without_subwords_equals_plain_original(original, tmp_path):
     """No "##" piece anywhere: whole words are single pieces, so WWM must draw exactly as the unpatched original."""
     vocab = write_vocab(tmp_path / "vocab.txt", [t for t in TINY_VOCAB if not t.startswith("##")])
@@ -201,6 +231,103 @@ def test_hand_derived_single_sentence(tmp_path):
     np.testing.assert_array_equal(got["masked_lm_ids"], [ids[tokens[masked[0]]], 0])
     np.testing.assert_array_equal(got["masked_lm_weights"], [1.0, 0.0])
     np.testing.assert_array_equal(got["next_sentence_labels"], [1])  # one-segment chunk: always random next
+
+
+def hand_replacements(tokens, picked_in_draw_order, rng):
+    """Spec §2.4, per picked piece in the order the picks were made: random() < 0.8 -> [MASK]; else
+    random() < 0.5 -> kept; else a uniform randint over the whole vocab (file order, specials included)."""
+    output = list(tokens)
+    for position in picked_in_draw_order:
+        if rng.random() < 0.8:
+            output[position] = "[MASK]"
+        elif not rng.random() < 0.5:
+            output[position] = TINY_VOCAB[rng.randint(0, len(TINY_VOCAB) - 1)]
+    return output
+
+
+def hand_record(tmp_path, text, config):
+    """The single record `text` gives under `config` (one instance: dupe_factor 1, one chunk)."""
+    (tmp_path / "doc.txt").write_text(text)
+    create_pretraining_data([str(tmp_path / "doc.txt")], [str(tmp_path / "out")],
+                            tokenization.FullTokenizer(write_vocab(tmp_path / "vocab.txt")), config)
+    parsed = parse([str(tmp_path / "out")], config)
+    assert len(parsed["input_ids"]) == 1
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def test_hand_derived_actual_next_with_truncation(tmp_path):
+    """One document of two 6-token segments, max_seq_length 12: an actual-next pair truncated 12 -> 9 tokens,
+    every draw in the spec's order by hand (spec §2.2-2.5)."""
+    ids = {t: i for i, t in enumerate(TINY_VOCAB)}
+    config = PretrainingDataConfig(max_seq_length=12, max_predictions_per_seq=3, random_seed=15, dupe_factor=1)
+    got = hand_record(tmp_path, "The man went to the store\nhe bought a gallon of milk\n", config)
+    rng = random.Random(15)
+    rng.shuffle([0])  # the document shuffle: one document, no draw
+    assert not rng.random() < 0.1  # target length = max_num_tokens = 12 - 3 = 9
+    # Segment 0 (6 tokens) is short of 9; segment 1 is the last, so the chunk is both segments (12 tokens).
+    assert rng.randint(1, 1) == 1  # a_end: A = segment 0 (randint(1, 1) still draws)
+    assert not rng.random() < 0.5  # the coin: actual next, B = segment 1 (the rest of the chunk)
+    a, b = "the man went to the store".split(), "he bought a gallon of milk".split()
+    # Truncation to 9: the longer side (ties -> B) loses its first token if random() < 0.5, else its last.
+    assert rng.random() < 0.5 and b.pop(0) == "he"  # 6 + 6: tie, B loses its front
+    assert not rng.random() < 0.5 and a.pop() == "store"  # 6 + 5: A is longer, loses its back
+    assert rng.random() < 0.5 and b.pop(0) == "bought"  # 5 + 5: tie, B loses its front; 5 + 4 = 9 fit
+    tokens = ["[CLS]", *a, "[SEP]", *b, "[SEP]"]
+    assert len(tokens) == 12
+    candidates = [1, 2, 3, 4, 5, 7, 8, 9, 10]  # all but [CLS] (0) and the [SEP]s (6, 11)
+    rng.shuffle(candidates)
+    num_to_predict = min(3, max(1, round(12 * 0.15)))  # round(1.8) = 2
+    picked = candidates[:num_to_predict]
+    output = hand_replacements(tokens, picked, rng)
+    masked = sorted(picked)
+    np.testing.assert_array_equal(got["input_ids"], [ids[t] for t in output])
+    np.testing.assert_array_equal(got["input_mask"], [1] * 12)
+    np.testing.assert_array_equal(got["segment_ids"], [0] * 7 + [1] * 5)
+    np.testing.assert_array_equal(got["masked_lm_positions"], masked + [0])
+    np.testing.assert_array_equal(got["masked_lm_ids"], [ids[tokens[p]] for p in masked] + [0])
+    np.testing.assert_array_equal(got["masked_lm_weights"], [1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(got["next_sentence_labels"], [0])  # 0: B is the actual next
+
+
+def test_hand_derived_whole_word_masking(tmp_path):
+    """"the man went running" (running -> run ##ning) with do_whole_word_mask: words are picked whole in
+    shuffled order, and a word that would overshoot num_to_predict is skipped for a later, shorter one."""
+    ids = {t: i for i, t in enumerate(TINY_VOCAB)}
+    config = PretrainingDataConfig(max_seq_length=13, max_predictions_per_seq=5, random_seed=34, dupe_factor=1,
+                                   masked_lm_prob=0.3, do_whole_word_mask=True)
+    got = hand_record(tmp_path, "The man went running\n", config)
+    rng = random.Random(34)
+    rng.shuffle([0])  # the document shuffle: one document, no draw
+    assert not rng.random() < 0.1  # target length 10
+    # One segment: a_end = 1 and "random next" without draws; 10 tries for another document and the random
+    # start all give 0 (the only document, the only segment).
+    assert [rng.randint(0, 0) for _ in range(10)] == [0] * 10 and rng.randint(0, 0) == 0
+    piece_list = ["the", "man", "went", "run", "##ning"]
+    tokens = ["[CLS]", *piece_list, "[SEP]", *piece_list, "[SEP]"]  # 5 + 5 = 10 fit: no truncation
+    # Candidate groups: a "##" piece joins the group before it.
+    groups = [[1], [2], [3], [4, 5], [7], [8], [9], [10, 11]]
+    rng.shuffle(groups)
+    num_to_predict = min(5, max(1, round(13 * 0.3)))  # round(3.9) = 4
+    picked, skipped = [], []
+    for group in groups:
+        if len(picked) >= num_to_predict:
+            break
+        if len(picked) + len(group) > num_to_predict:
+            skipped.append(group)
+            continue
+        picked += group
+    # For this seed: B's "run ##ning" whole, "man" (B), then A's "run ##ning" overshoots (3 + 2 > 4) and is
+    # skipped, and "the" (A) fills the fourth prediction.
+    assert (groups[:4], picked, skipped) == ([[10, 11], [8], [4, 5], [1]], [10, 11, 8, 1], [[4, 5]])
+    output = hand_replacements(tokens, picked, rng)  # the 80/10/10 draws are per piece
+    masked = sorted(picked)
+    np.testing.assert_array_equal(got["input_ids"], [ids[t] for t in output])
+    np.testing.assert_array_equal(got["input_mask"], [1] * 13)
+    np.testing.assert_array_equal(got["segment_ids"], [0] * 7 + [1] * 6)
+    np.testing.assert_array_equal(got["masked_lm_positions"], masked + [0])
+    np.testing.assert_array_equal(got["masked_lm_ids"], [ids[tokens[p]] for p in masked] + [0])
+    np.testing.assert_array_equal(got["masked_lm_weights"], [1.0] * 4 + [0.0])
+    np.testing.assert_array_equal(got["next_sentence_labels"], [1])
 
 
 def test_regression_golden_file(tmp_path):
@@ -267,8 +394,12 @@ def test_bad_input_errors_and_no_partial_output(tmp_path):
     (tmp_path / "latin1.txt").write_bytes("the man\nwent to the caf\u00e9\n".encode("latin-1"))
     with pytest.raises(ValueError, match=r"latin1.txt:2: not valid UTF-8.*byte 0xe9 at column 16"):
         create_pretraining_data([str(tmp_path / "latin1.txt")], out, tokenizer, config)
-    with pytest.raises(ValueError, match="max_predictions_per_seq=14 is inconsistent with max_seq_length=16"):
-        PretrainingDataConfig(16, 14)
+    with pytest.raises(ValueError, match="max_predictions_per_seq=-1"):
+        PretrainingDataConfig(16, -1)
+    with pytest.raises(ValueError, match="masked_lm_prob=-0.1"):
+        PretrainingDataConfig(16, 3, masked_lm_prob=-0.1)
+    with pytest.raises(ValueError, match="dupe_factor=0"):
+        PretrainingDataConfig(16, 3, dupe_factor=0)
     with pytest.raises(ValueError, match="max_seq_length=4"):
         PretrainingDataConfig(4, 1)
     with pytest.raises(ValueError, match="output_files lists a file twice"):

@@ -266,6 +266,27 @@ def test_static_reader_training_shuffles_repeats_and_shards(record_files):
     assert sorted(map(len, shards)) == sorted(counts) and set(shards[0]) | set(shards[1]) == all_ids
 
 
+@pytest.mark.parametrize("pipelines", [2, 3])
+def test_static_reader_record_shards_are_disjoint_and_cover_without_a_seed(record_files, pipelines):
+    """One or two files for two or three pipelines: records are sharded. With seed=None each pipeline shuffles
+    files and records its own way, so the shards must be cut before any shuffle: disjoint, every record once."""
+    import tensorflow as tf
+
+    from bert_tf.pretraining_data import pretraining_dataset
+
+    outputs = record_files[0][:pipelines - 1]  # fewer files than pipelines
+    expected = collections.Counter(tuple(r) for r in parse(outputs, PretrainingDataConfig(16, 3))["input_ids"])
+    for trial in range(3):  # unseeded orders differ run to run: several tries of every pipeline
+        got = collections.Counter()
+        for pipeline in range(pipelines):
+            context = tf.distribute.InputContext(num_input_pipelines=pipelines, input_pipeline_id=pipeline,
+                                                 num_replicas_in_sync=pipelines)
+            data = pretraining_dataset(outputs, pipelines, 16, 3, is_training=True, input_context=context,
+                                       repeat=False, drop_remainder=False, shuffle_buffer=50)
+            got.update(tuple(r) for b in data for r in b["input_ids"].numpy())
+        assert got == expected, trial
+
+
 def test_static_reader_rejects_records_of_other_lengths(record_files):
     from bert_tf.pretraining_data import pretraining_dataset
 
@@ -331,6 +352,29 @@ def test_dynamic_masking_is_deterministic_and_new_each_epoch(sequences):
     epoch1, epoch2 = [b for b in data.take(2)]
     np.testing.assert_array_equal(epoch1["segment_ids"], epoch2["segment_ids"])
     assert not np.array_equal(epoch1["masked_lm_positions"], epoch2["masked_lm_positions"])
+
+
+@pytest.mark.parametrize("is_training,drop_remainder,whole_word", [(True, True, False), (False, False, True)])
+def test_dynamic_element_spec_equals_the_static_readers(record_files, tmp_path, tokenizer, is_training,
+                                                        drop_remainder, whole_word):
+    """Same names, dtypes and fully static masked-LM widths [B, P] (not [B, None] from the data-dependent pad)."""
+    import tensorflow as tf
+
+    from bert_tf.pretraining_data import dynamic_pretraining_dataset, pretraining_dataset
+    from bert_tf.pretraining_data.dynamic import unmasked_sequences
+
+    seqs = unmasked_sequences([write_corpus(tmp_path / "e.txt", 4, 6)], tokenizer, 16, seed=2)
+    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=2)
+    static = pretraining_dataset(record_files[0], 8, 16, 3, is_training, input_context=context,
+                                 drop_remainder=drop_remainder, seed=1)
+    dynamic = dynamic_pretraining_dataset(seqs, 8, 3, len(TINY_VOCAB), TINY_VOCAB.index("[MASK]"),
+                                          whole_word_mask=whole_word, is_training=is_training,
+                                          input_context=context, drop_remainder=drop_remainder)
+    assert dynamic.element_spec == static.element_spec
+    batch = 4 if drop_remainder else None
+    assert dynamic.element_spec["masked_lm_weights"] == tf.TensorSpec([batch, 3], tf.float32)
+    assert dynamic.element_spec["masked_lm_positions"] == tf.TensorSpec([batch, 3], tf.int32)
+    assert next(iter(dynamic))["masked_lm_ids"].shape == (4, 3)
 
 
 def test_dynamic_whole_word_masking_keeps_words_whole(sequences):

@@ -85,6 +85,63 @@ def test_dynamic_masking_from_raw_text(tmp_path):
     assert os.path.exists(tmp_path / "out" / "tf1" / "vocab.txt")
 
 
+FLAG_PROBE = """
+import json, sys
+import numpy as np
+import run_pretraining
+from absl import flags
+flags.FLAGS(sys.argv)
+batch = next(iter(run_pretraining.input_fn(is_training=True)(None)))
+print(json.dumps({name: np.asarray(value).tolist() for name, value in batch.items()}))
+"""
+
+
+def test_dynamic_masking_flags_reach_the_input_builder(tmp_path):
+    """--masked_lm_prob and --do_whole_word_mask (create_pretraining_data's names) reach dynamic masking; without
+    --dynamic_masking they are refused, since records come masked."""
+    import json
+
+    words = [f"w{i}" for i in range(10)]
+    vocab = write_vocab(tmp_path / "vocab.txt", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, "##s"])
+    rng = np.random.default_rng(1)  # every word is "wN" or "wN ##s": half the words are two pieces
+    lines = [" ".join(w + rng.choice(["", "s"]) for w in rng.choice(words, 6)) for _ in range(40)]
+    (tmp_path / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    common = [f"--input_file={tmp_path / 'corpus.txt'}", f"--vocab_file={vocab}", "--dynamic_masking",
+              "--max_seq_length=24", "--max_predictions_per_seq=21", "--train_batch_size=16"]
+
+    def probe(*extra):
+        result = subprocess.run([sys.executable, "-c", FLAG_PROBE, *common, *extra], cwd=ROOT, capture_output=True,
+                                text=True)
+        assert result.returncode == 0, result.stderr[-4000:]
+        batch = {k: np.array(v) for k, v in json.loads(result.stdout.splitlines()[-1]).items()}
+        lengths, counts = batch["input_mask"].sum(1), batch["masked_lm_weights"].sum(1).astype(int)
+        return batch, lengths, counts
+
+    _, lengths, counts = probe("--masked_lm_prob=0.5")
+    np.testing.assert_array_equal(counts, np.minimum(21, np.maximum(1, np.round(lengths * 0.5))))
+    _, lengths, counts = probe()  # the default 0.15
+    np.testing.assert_array_equal(counts, np.maximum(1, np.round(lengths * 0.15)))
+    batch, lengths, counts = probe("--masked_lm_prob=0.5", "--do_whole_word_mask")
+    piece = 5 + len(words)  # the id of "##s"
+    whole = split = 0
+    for k in range(16):
+        original = batch["input_ids"][k].copy()
+        picked = batch["masked_lm_positions"][k][:counts[k]]
+        original[picked] = batch["masked_lm_ids"][k][:counts[k]]
+        # Maskable positions: not [CLS] (0), [SEP] (id 3) or padding. A "##s" and the maskable token before it
+        # are one word, even across the [SEP] between A and B (spec §2.4 quirk; truncation can leave a leading
+        # "##s"): both picked or neither.
+        maskable = [p for p in range(1, lengths[k] - 1) if original[p] != 3]
+        for before, p in zip(maskable[:-1], maskable[1:], strict=True):
+            if original[p] == piece:
+                whole += (p in picked) == (before in picked)
+                split += (p in picked) != (before in picked)
+    assert split == 0 and whole > 50
+    assert (counts <= np.round(lengths * 0.5)).all() and (counts >= np.round(lengths * 0.5) - 1).all()
+    result = run_script(flags(tmp_path, do_train=True, do_whole_word_mask=True), check=False)
+    assert result.returncode != 0 and "--do_whole_word_mask=True needs --dynamic_masking" in result.stderr
+
+
 def bert_tiny_workdir(tmp_path):
     """bert_tiny's shape (L2/H128/A2, vocab 30522) on random records of length 32."""
     tiny_config(vocab_size=30522, hidden_size=128, num_attention_heads=2, intermediate_size=512,

@@ -105,16 +105,25 @@ def mask_sequence(features, seed, max_predictions_per_seq, masked_lm_prob, vocab
     replacement = tf.where(draw < 0.8, mask_id, tf.where(keep, input_ids, random_ids))
     masked_positions = tf.cast(tf.where(picked)[:, 0], tf.int32)  # ascending
     count = tf.shape(masked_positions)[0]
-    pad = [[0, max_predictions_per_seq - count]]
+    width = max_predictions_per_seq
     return {
         "input_ids": tf.where(picked, replacement, input_ids),
         "input_mask": input_mask,
         "segment_ids": features["segment_ids"],
-        "masked_lm_positions": tf.pad(masked_positions, pad),
-        "masked_lm_ids": tf.pad(tf.gather(input_ids, masked_positions), pad),
-        "masked_lm_weights": tf.pad(tf.ones([count], tf.float32), pad),
+        "masked_lm_positions": _padded(masked_positions, width),
+        "masked_lm_ids": _padded(tf.gather(input_ids, masked_positions), width),
+        "masked_lm_weights": _padded(tf.ones([count], tf.float32), width),
         "next_sentence_labels": features["next_sentence_labels"],
     }
+
+
+def _padded(values, width):
+    """`values` zero-padded to `width`, with the static shape [width] the static reader's records have.
+
+    The pad amount depends on the data, so tf.pad alone leaves the shape [None]; pinning it gives the dynamic
+    dataset the static reader's element_spec (fixed shapes, as TPU/XLA and a traced train step expect).
+    """
+    return tf.ensure_shape(tf.pad(values, [[0, width - tf.shape(values)[0]]]), [width])
 
 
 def _pick_whole_words(candidate, starts_word, num_to_predict, seed):

@@ -39,18 +39,19 @@ class PretrainingDataConfig:
     do_whole_word_mask: bool = False
 
     def __post_init__(self):
+        # Only what the original crashes on or what is meaningless is refused; every other value is accepted
+        # and capped exactly as the original caps it (spec §2.4: num_to_predict = min(max_predictions_per_seq,
+        # max(1, round(len * masked_lm_prob))), so 0 still predicts one token and a large maximum just pads).
         # The original crashes deep inside (randint(2, 1) or an assert) when max_seq_length < 5.
         if self.max_seq_length < 5:
             raise ValueError(f"max_seq_length={self.max_seq_length}: must be >= 5 ([CLS] a [SEP] b [SEP])")
-        if not 1 <= self.max_predictions_per_seq <= self.max_seq_length - 3:
-            raise ValueError(
-                f"max_predictions_per_seq={self.max_predictions_per_seq} is inconsistent with "
-                f"max_seq_length={self.max_seq_length}: it must lie in [1, {self.max_seq_length - 3}] "
-                "(the maskable tokens of a sequence)")
+        # A negative width cannot be parsed back (FixedLenFeature([-1])); 0 is NSP-only records, as the original.
+        if self.max_predictions_per_seq < 0:
+            raise ValueError(f"max_predictions_per_seq={self.max_predictions_per_seq}: must be >= 0")
         if self.dupe_factor < 1:
-            raise ValueError(f"dupe_factor={self.dupe_factor}: must be >= 1")
-        if not 0.0 < self.masked_lm_prob <= 1.0:
-            raise ValueError(f"masked_lm_prob={self.masked_lm_prob}: must lie in (0, 1]")
+            raise ValueError(f"dupe_factor={self.dupe_factor}: must be >= 1 (0 writes no instance at all)")
+        if not 0.0 <= self.masked_lm_prob <= 1.0:
+            raise ValueError(f"masked_lm_prob={self.masked_lm_prob}: must lie in [0, 1]")
         if not 0.0 <= self.short_seq_prob <= 1.0:
             raise ValueError(f"short_seq_prob={self.short_seq_prob}: must lie in [0, 1]")
         expected = round(self.max_seq_length * self.masked_lm_prob)

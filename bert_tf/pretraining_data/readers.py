@@ -62,7 +62,7 @@ def pretraining_dataset(input_files, batch_size, max_seq_length, max_predictions
       max_seq_length, max_predictions_per_seq: as the records were made with.
       is_training: shuffle files, interleave up to `num_cpu_threads` readers, shuffle records; else read in order.
       input_context: a `tf.distribute.InputContext`: files are sharded across its input pipelines (records,
-        when there are fewer files than pipelines).
+        of each file, before any shuffle, when there are fewer files than pipelines).
       seed: makes the shuffles and the interleave order deterministic (the original is sloppy).
       repeat: loop forever as the original does (training and eval); False gives one pass.
       drop_remainder: only full batches, as the original (TPU-style fixed shapes).
@@ -89,18 +89,20 @@ def pretraining_dataset(input_files, batch_size, max_seq_length, max_predictions
 def _records(files, is_training, pipelines, pipeline_id, num_cpu_threads, seed, repeat):
     """Serialized records: files sharded by pipeline (records when there are fewer files than pipelines);
     training repeats, shuffles the file order and interleaves up to `num_cpu_threads` readers."""
-    shard_files = pipelines > 1 and len(files) >= pipelines
     names = tf.data.Dataset.from_tensor_slices(tf.constant(files))
-    if shard_files:
+    read = tf.data.TFRecordDataset
+    if pipelines > 1 and len(files) >= pipelines:
         names = names.shard(pipelines, pipeline_id)
+    elif pipelines > 1:
+        # Each file's records are sharded as it is opened, before any shuffle or interleave: record k of a file
+        # goes to pipeline k % pipelines whatever order the pipelines read the files in. Sharding the
+        # interleaved stream instead gives overlapping shards when the pipelines' (unseeded) orders differ.
+        def read(name):
+            return tf.data.TFRecordDataset(name).shard(pipelines, pipeline_id)
     if is_training:
         if repeat:
             names = names.repeat()
-        data = names.shuffle(len(files), seed=seed).interleave(
-            tf.data.TFRecordDataset, cycle_length=min(num_cpu_threads, len(files)),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
-    else:
-        data = names.flat_map(tf.data.TFRecordDataset)
-    if pipelines > 1 and not shard_files:
-        data = data.shard(pipelines, pipeline_id)
-    return data
+        return names.shuffle(len(files), seed=seed).interleave(
+            read, cycle_length=min(num_cpu_threads, len(files)), num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=seed is not None)
+    return names.flat_map(read)

@@ -14,14 +14,22 @@ def record_input(input_file, batch_size, max_seq_length, max_predictions_per_seq
 
 
 def text_input(input_file, tokenizer, batch_size, max_seq_length, max_predictions_per_seq, is_training,
-               next_sentence=True, seed=12345):
-    """A `dataset_fn` that masks raw text anew each epoch (dynamic masking), sharded per input pipeline."""
+               next_sentence=True, seed=12345, masked_lm_prob=0.15, whole_word_mask=False):
+    """A `dataset_fn` that masks raw text anew each epoch (dynamic masking), sharded per input pipeline.
+
+    `masked_lm_prob` and `whole_word_mask` mean what create_pretraining_data's masked_lm_prob and
+    do_whole_word_mask mean, applied per epoch (see `bert_tf.pretraining_data.dynamic`).
+    """
     from bert_tf.pretraining_data import dynamic_pretraining_dataset, expand_input_patterns
     from bert_tf.pretraining_data.dynamic import unmasked_sequences
 
+    # Refused here, before the corpus is read, rather than as a wrong mask count later.
+    if not 0.0 <= masked_lm_prob <= 1.0:
+        raise ValueError(f"masked_lm_prob={masked_lm_prob}: must lie in [0, 1]")
     sequences = unmasked_sequences(expand_input_patterns(input_file), tokenizer, max_seq_length,
                                    next_sentence=next_sentence, seed=seed)
     logging.info("dynamic masking: %d sequences from %s", len(sequences["input_ids"]), input_file)
     return lambda context: dynamic_pretraining_dataset(
         sequences, batch_size, max_predictions_per_seq, len(tokenizer.vocab), tokenizer.vocab["[MASK]"],
-        seed=seed, is_training=is_training, input_context=context)
+        masked_lm_prob=masked_lm_prob, whole_word_mask=whole_word_mask, seed=seed, is_training=is_training,
+        input_context=context)
