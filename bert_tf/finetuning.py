@@ -182,9 +182,11 @@ class FineTuning:
             keep = labels >= 0  # tagging: only first sub-tokens carry a label
             nll = -np.take_along_axis(log_probs, np.maximum(labels, 0)[..., None], -1)[..., 0]  # [N] or [N, S]
             losses = nll[keep]
+            # tagging scores every word of the examples, as conlleval does (words without a piece included)
+            words = {"examples": examples} if self.task.kind == "tagging" else {}
             results = {"eval_loss": float(nll[real][keep[real]].mean()),
                        "eval_accuracy": float((log_probs.argmax(-1) == labels)[real][keep[real]].mean()),
-                       **self.task.metrics(labels[real], logits[real])}
+                       **self.task.metrics(labels[real], logits[real], **words)}
         # The Estimator's `loss` is the mean of the batches' mean losses, padding examples included; every batch
         # is full here (examples are padded to a multiple of the batch size), so it is the mean over all of them.
         return {**results, "loss": float(losses.mean()), "global_step": self.global_step}

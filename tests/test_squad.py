@@ -324,3 +324,56 @@ def test_parity_with_original_run_squad(tmp_path, squad_files):
                 tmp_path / f"{version}_original" / name).read_bytes(), (version, name)
     predicted = json.loads((tmp_path / "v2_ours" / "predictions.json").read_text())
     assert "" in predicted.values() and any(predicted.values())  # both null and non-null answers were exercised
+
+
+def _edge_answers_json(version_2):
+    """Training answers the original indexes with Python list semantics: empty texts (whose last character,
+    offset - 1, wraps to the context's last word at offset 0), offsets on whitespace, before a leading space (word
+    -1) and negative offsets (which wrap from the end)."""
+    lead = " Denver won."  # char 0 is whitespace: char_to_word[0] == -1
+    qas = [("e-empty0", CONTEXT_2, "", 0), ("e-empty-mid", CONTEXT_2, "", CONTEXT_2.index("Broncos")),
+           ("e-empty-space", CONTEXT_2, "", CONTEXT_2.index(" American")),
+           ("e-empty-last", CONTEXT_2, "", len(CONTEXT_2) - 1), ("e-neg", CONTEXT_2, "24–10.", -6),
+           ("e-neg-miss", CONTEXT_2, "Denver", -3), ("e-lead-empty", lead, "", 0), ("e-lead", " won.", " won.", 0),
+           ("e-lead-miss", lead, "won.", 0)]
+    paragraphs = []
+    for qa_id, context, text, offset in qas:
+        qa = {"id": qa_id, "question": "Who won Super Bowl 50?", "answers": [{"text": text, "answer_start": offset}]}
+        if version_2:
+            qa["is_impossible"] = False
+        paragraphs.append({"context": context, "qas": [qa]})
+    return {"data": [{"title": "edge", "paragraphs": paragraphs}]}
+
+
+def test_edge_answer_offsets_as_the_original(tmp_path, squad_files):
+    """Examples and training features identical to the ORIGINAL read_squad_examples/convert_examples_to_features
+    for answers the original keeps although they are degenerate (empty text is found in any span)."""
+    tokenizer = FullTokenizer(squad_files["vocab"])
+    jobs, ours = [], []
+    for version_2 in (False, True):
+        path = tmp_path / f"edge{int(version_2)}.json"
+        path.write_text(json.dumps(_edge_answers_json(version_2)), encoding="utf-8")
+        examples = sd.read_squad_examples(str(path), training=True, version_2_with_negative=version_2)
+        features = sd.convert_examples_to_features(examples, tokenizer, 24, 8, 6, training=True)
+        ours.append((examples, features))
+        jobs.append({"data": str(path), "vocab": squad_files["vocab"], "do_lower_case": True,
+                     "version_2": version_2, "training": True, "max_seq_length": 24, "doc_stride": 8,
+                     "max_query_length": 6})
+    by_id = {e.qas_id: (e.start_position, e.end_position, e.orig_answer_text) for e in ours[0][0]}
+    last = len(CONTEXT_2.split()) - 1
+    assert by_id["e-empty0"] == (0, last, "")  # offset 0 + 0 - 1 == -1 -> the last character's word
+    assert by_id["e-empty-mid"] == (10, 9, "")  # end is the word before: an inverted, still kept span
+    assert by_id["e-neg"] == (last, last, "24–10.")
+    assert by_id["e-lead-empty"] == (-1, 1, "") and by_id["e-lead"] == (-1, 0, " won.")  # words[-1:1] found
+    assert "e-neg-miss" not in by_id and "e-lead-miss" not in by_id  # not found in the span -> skipped
+    for (examples, features), want in zip(ours, _oracle(tmp_path, jobs), strict=True):
+        assert _as_json(examples) == want["examples"]
+        assert _as_json(features) == want["features"]
+
+
+def test_answer_offset_past_the_context_names_the_file(tmp_path):
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps({"data": [{"paragraphs": [{"context": "a b", "qas": [
+        {"id": "q1", "question": "?", "answers": [{"text": "", "answer_start": 4}]}]}]}]}))
+    with pytest.raises(ValueError, match="train.json: question q1: answer_start 4 \\+ 0 chars outside context of 3"):
+        sd.read_squad_examples(str(path), training=True)

@@ -335,3 +335,18 @@ def test_task_dataset_classification_and_regression(glue_dir, vocab_file):
     assert arrays["label_ids"].dtype == np.float32 and arrays["label_ids"].tolist() == [5.0, 0.5]
     batch = next(iter(stsb.dataset(stsb.features(read(glue_dir, "sts-b", "train"), tokenizer, 16), 2, False)))
     assert batch["input_ids"].shape == (2, 16) and batch["label_ids"].dtype.name == "float32"
+
+
+def test_qqp_malformed_test_row_fails_naming_file_and_line(tmp_path, glue_dir):
+    """Skipping a test row would silently drop its id from QQP.tsv, which the GLUE server rejects: it fails."""
+    (tmp_path / "test.tsv").write_text(tsv(["id", "question1", "question2"], ["0", "Why?", "How?"],
+                                           ["1", "a question whose pair was lost"], ["2", "Who?", "Whom?"]))
+    with pytest.raises(ValueError, match=r"test.tsv:3: 2 tab-separated fields, expected 3; an unlabelled row "
+                                         r"cannot be skipped: every test id needs a prediction"):
+        tasks.get("qqp").read(str(tmp_path), "test")
+    (tmp_path / "dev.tsv").write_text(tsv("id qid1 qid2 question1 question2 is_duplicate".split(),
+                                          ["7", "1", "2", "Why?", "How?", "0"], ["8", "3", "4", "broken"]))
+    assert [e.guid for e in tasks.get("qqp").read(str(tmp_path), "dev")] == ["dev-7"]  # dev still skips
+    examples = read(glue_dir, "qqp", "test")
+    assert [(e.guid, e.text_a, e.text_b, e.label) for e in examples] == [
+        ("test-0", "Why do rockets look white?", "Why white?", None)]

@@ -11,6 +11,7 @@ from helpers import write_vocab
 
 from bert_tf import finetuning_data as fd
 from bert_tf import tasks
+from bert_tf.tasks import metrics
 from bert_tf.tasks.conll import TAGS, iob1_to_iob2
 from bert_tf.tokenization import FullTokenizer
 
@@ -190,3 +191,50 @@ def test_swag_features_dataset_metrics(swag_dir, tokenizer, tmp_path):
                                    np.array([[0.25, 0.25, 0.25, 0.25], [0.5, 0.125, 0.125, 0.25], [1, 0, 0, 0]]))
     assert pathlib.Path(files["results"]).read_text() == "0.25\t0.25\t0.25\t0.25\n0.5\t0.125\t0.125\t0.25\n"
     assert "submission" not in files
+
+
+def _tagged(words_and_tags, guid="dev-0"):
+    return fd.TaggedExample(guid, tuple(w for w, _ in words_and_tags), tuple(t for _, t in words_and_tags))
+
+
+def test_words_without_pieces_are_aligned_per_word(tokenizer, tmp_path):
+    """A word in the middle that tokenizes to nothing ("\\u200b", a control character; accents only when
+    lower-casing) gets "O" and shifts no later tag; gold entities on such words and on words cut by truncation
+    still count when the metric is given the examples (conlleval scores every word)."""
+    task = tasks.get("conll2003")
+    tag = {t: i for i, t in enumerate(TAGS)}
+    example = _tagged([("Jim", "B-PER"), ("\u200b", "I-PER"), ("visited", "O"), ("\x07", "O"), ("\u0301", "O"),
+                       ("Paris", "B-LOC"), ("Reuters", "B-ORG")])
+    features = task.features([example], tokenizer, 5)  # jim visited paris reuters -> cut to 3: reuters lost
+    assert features[0].tokens == ("[CLS]", "jim", "visited", "paris", "[SEP]")
+    assert features[0].label_id == (-1, tag["B-PER"], tag["O"], tag["B-LOC"], -1)
+    perfect = np.array([[0, tag["B-PER"], tag["O"], tag["B-LOC"], 0]])
+    files = task.write_predictions(str(tmp_path), "dev", [example], perfect, features=features)
+    assert pathlib.Path(files["predictions"]).read_text().split("\n") == [
+        "Jim B-PER B-PER", "\u200b I-PER O", "visited O O", "\x07 O O", "\u0301 O O", "Paris B-LOC B-LOC",
+        "Reuters B-ORG O", "", ""]
+    labels = task.arrays(features)["label_ids"]
+    # visible only: PER(Jim), LOC both found; all words: gold PER(Jim ZWSP) is predicted PER(Jim) -> wrong
+    # boundary, LOC found, ORG(Reuters) missed: precision 1/2, recall 1/3
+    assert task.metrics(labels, perfect) == pytest.approx({"precision": 1.0, "recall": 1.0, "f1": 1.0,
+                                                           "accuracy": 1.0})
+    assert task.metrics(labels, perfect, examples=[example, fd.PaddingInputExample()]) == pytest.approx(
+        {"precision": 0.5, "recall": 1 / 3, "f1": 0.4, "accuracy": 5 / 7})
+    # cased: the combining accent alone is a word ([UNK]) with a first piece of its own; the others still none
+    vocab = write_vocab(tmp_path / "vocab.txt", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "visited"])
+    cased = FullTokenizer(vocab, do_lower_case=False)
+    cased_features = task.features([example], cased, 8)
+    assert cased_features[0].tokens == ("[CLS]", "[UNK]", "visited", "[UNK]", "[UNK]", "[UNK]", "[SEP]")
+    predicted = [0, tag["B-PER"], tag["O"], tag["B-MISC"], tag["B-LOC"], tag["B-ORG"], 0, 0]
+    assert metrics.word_tags(example, cased_features[0].label_id, predicted, TAGS) == (
+        list(example.tags), ["B-PER", "O", "O", "O", "B-MISC", "B-LOC", "B-ORG"])
+
+
+def test_word_tags_rejects_features_of_another_example(tokenizer):
+    task = tasks.get("conll2003")
+    example = _tagged([("Jim", "B-PER"), ("visited", "O")])
+    other = task.features([_tagged([("Paris", "B-LOC"), ("visited", "O")])], tokenizer, 8)[0]
+    with pytest.raises(ValueError, match=r"example dev-0: its features' label ids \[5, 0\] are not its tags"):
+        metrics.word_tags(example, other.label_id, [0] * 8, TAGS)
+    with pytest.raises(ValueError, match="3 first pieces but only 2 of 2 words have pieces"):
+        metrics.word_first_pieces(("Jim", "visited"), 3)

@@ -18,9 +18,12 @@ PAIR = {"pair": True}  # examples carry text_b: serving signatures take two text
 
 
 def _pair_task(name, labels, metric, a, b, label, test_a, test_b, guid=None, **columns):
-    """A GLUE task with train/dev/test.tsv (header skipped) and the given column indices."""
+    """A GLUE task with train/dev/test.tsv (header skipped) and the given column indices. skip_malformed applies
+    to train and dev only: the GLUE server rejects a submission that lacks any test id, so a malformed test row
+    must fail (naming its file and line), not vanish from the submission file."""
     labelled = Columns(a, b, label, guid, **columns)
-    reader = TsvReader((("train", labelled), ("dev", labelled), ("test", Columns(test_a, test_b, guid=0, **columns))))
+    test = Columns(test_a, test_b, guid=0, **{k: v for k, v in columns.items() if k != "skip_malformed"})
+    reader = TsvReader((("train", labelled), ("dev", labelled), ("test", test)))
     kind = "classification" if labels else "regression"
     return Task(name, kind, labels, metric, SPLIT_FILES, reader, submission={"test": name.upper()}, options=PAIR)
 

@@ -17,8 +17,8 @@ import tempfile
 
 import numpy as np
 
-from bert_tf.finetuning_data import IGNORE_LABEL_ID, PaddingInputExample
-from bert_tf.tasks import squad_predictions
+from bert_tf.finetuning_data import PaddingInputExample
+from bert_tf.tasks import metrics, squad_predictions
 
 
 def write_text(output_dir: str, name: str, text: str) -> str:
@@ -83,17 +83,15 @@ def write_class_predictions(task, output_dir, split, examples, predictions, feat
 
 
 def write_tag_predictions(task, output_dir, split, examples, predictions, features) -> dict:
-    """Tagging: predicted tag ids [N, S] (or scores [N, S, L]) read at each word's first piece, as marked by
-    the features' label_ids; words cut by truncation get "O"."""
+    """Tagging: predicted tag ids [N, S] (or scores [N, S, L]) read at each word's first piece, as marked by the
+    features' label_ids; aligned per word (metrics.word_tags), so a word without a piece, wherever it is (it
+    tokenizes to nothing, or truncation cut it), gets metrics.NO_PIECE_TAG ("O") and shifts no other word."""
     examples, predictions = _real(examples, predictions)
     features = [f for f in features if f.is_real_example]
     predictions = predictions.argmax(-1) if predictions.ndim == 3 else predictions
     lines = []
     for example, feature, row in zip(examples, features, predictions, strict=True):
-        first_pieces = np.asarray(feature.label_id) != IGNORE_LABEL_ID
-        tags = [task.labels[i] for i in row[first_pieces]]
-        tags += ["O"] * (len(example.words) - len(tags))
-        gold = example.tags or ["O"] * len(example.words)
+        gold, tags = metrics.word_tags(example, feature.label_id, row, task.labels)
         lines += [f"{w} {g} {p}\n" for w, g, p in zip(example.words, gold, tags, strict=True)] + ["\n"]
     return {"predictions": write_text(output_dir, f"{split}_predictions.txt", "".join(lines))}
 

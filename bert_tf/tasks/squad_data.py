@@ -105,13 +105,22 @@ def _example(path, qa, words, char_to_word, training, version_2_with_negative):
         raise ValueError(f"{path}: question {qa['id']}: for training, each question should have exactly 1 answer")
     answer = qa["answers"][0]
     text, offset = answer["text"], answer["answer_start"]
-    if not 0 <= offset <= offset + len(text) - 1 < len(char_to_word):
-        raise ValueError(f"{path}: question {qa['id']}: answer_start {offset} + {len(text)} chars outside context")
-    start, end = char_to_word[offset], char_to_word[offset + len(text) - 1]
+    start, end = _answer_words(path, qa["id"], char_to_word, offset, len(text))
     if " ".join(words[start:end + 1]).find(" ".join(text.split())) == -1:
         logging.warning("could not find answer: %r vs. %r", " ".join(words[start:end + 1]), " ".join(text.split()))
         return None
     return dataclasses.replace(example, orig_answer_text=text, start_position=start, end_position=end)
+
+
+def _answer_words(path, qa_id, char_to_word, offset, length) -> tuple[int, int]:
+    """Word indices of the answer's first and last character, indexed exactly as the original does: Python list
+    semantics, so a negative index wraps (an empty answer's last character is offset - 1, i.e. the context's last
+    word at offset 0) and only an index past either end fails (the original's IndexError, here a ValueError)."""
+    try:
+        return char_to_word[offset], char_to_word[offset + length - 1]
+    except (IndexError, TypeError):
+        raise ValueError(f"{path}: question {qa_id}: answer_start {offset!r} + {length} chars outside context "
+                         f"of {len(char_to_word)} chars") from None
 
 
 def shuffled_for_training(examples: list, seed: int = 12345) -> list:

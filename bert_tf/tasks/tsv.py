@@ -46,7 +46,10 @@ def read_rows(path: str, columns: Columns) -> tuple[list[tuple[int, list[str]]],
     for line, row in rows:
         if expected is not None and len(row) != expected:
             if not columns.skip_malformed:
-                raise ValueError(f"{path}:{line}: {len(row)} tab-separated fields, expected {expected}")
+                # an unlabelled (test) row is a prediction the submission needs: say why it is not skipped
+                why = "; an unlabelled row cannot be skipped: every test id needs a prediction"
+                why = why if columns.label is None else ""
+                raise ValueError(f"{path}:{line}: {len(row)} tab-separated fields, expected {expected}{why}")
             skipped += 1
             continue
         kept.append((line, row))
