@@ -56,17 +56,29 @@ def write_corpus(by_topic, path):
         f.write("\n\n".join("\n".join(sentences) for sentences in by_topic.values()) + "\n")
 
 
-def write_statement_task(by_topic, directory, counts=(4000, 400, 8), seed=0):
-    """SST-2-layout TSVs (sentence, label): 1 for a sentence of a chapter on statements, 0 otherwise; balanced."""
+def write_statement_task(by_topic, directory, counts=(4000, 160, 8), seed=0):
+    """SST-2-layout TSVs (sentence, label): 1 for a sentence of a chapter on statements, 0 otherwise; balanced.
+
+    Every 4th sentence of each chapter is held out (less any that also occurs in a train chapter): dev and test
+    draw only from those, train only from the rest, so the dev score is not memorisation.
+    """
     rng = random.Random(seed)
-    groups = [[s for t in sorted(by_topic) if (t in STATEMENT_TOPICS) == bool(label) for s in by_topic[t]]
-              for label in (0, 1)]
+    pools = {"train": ([], []), "held_out": ([], [])}
+    for topic in sorted(by_topic):
+        label = int(topic in STATEMENT_TOPICS)
+        for k, sentence in enumerate(by_topic[topic]):
+            pools["held_out" if k % 4 == 3 else "train"][label].append(sentence)
+    seen = set(pools["train"][0] + pools["train"][1])
+    held_out = [[s for s in dict.fromkeys(group) if s not in seen] for group in pools["held_out"]]
+    rows = {"train": [(rng.choice(pools["train"][i % 2]), i % 2) for i in range(counts[0])]}
+    for split, count in zip(("dev", "test"), counts[1:], strict=True):
+        drawn = [rng.sample(group, min(count // 2, len(group))) for group in held_out]
+        rows[split] = [(sentence, label) for label in (0, 1) for sentence in drawn[label]]
+        held_out = [[s for s in group if s not in chosen] for group, chosen in zip(held_out, drawn, strict=True)]
     os.makedirs(directory, exist_ok=True)
-    for split, count in zip(("train", "dev", "test"), counts, strict=True):
+    for split, split_rows in rows.items():
         lines = ["index\tsentence" if split == "test" else "sentence\tlabel"]
-        for i in range(count):
-            sentence = rng.choice(groups[i % 2])
-            lines.append(f"{i}\t{sentence}" if split == "test" else f"{sentence}\t{i % 2}")
+        lines += [f"{i}\t{s}" if split == "test" else f"{s}\t{label}" for i, (s, label) in enumerate(split_rows)]
         with open(os.path.join(directory, f"{split}.tsv"), "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
 
