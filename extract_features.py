@@ -46,6 +46,13 @@ def read_examples(path):
             yield (match.group(1), match.group(2)) if match else (line, None)
 
 
+def convert_examples(examples, max_seq_length, tokenizer):
+    """(text_a, text_b or None) pairs -> InputFeatures, as the original convert_examples_to_features: B only when
+    non-empty, and a B without word pieces (or truncated to none) packs a single segment (see pack_tokens)."""
+    return [pack_features(tokenizer.tokenize(a), tokenizer.tokenize(b) if b else None, max_seq_length, tokenizer)
+            for a, b in examples]
+
+
 def feature_json(unique_id, tokens, layer_outputs, layer_indexes):
     """One output line: per real token, each requested layer's values rounded to 6 decimals."""
     return {"linex_index": unique_id, "features": [
@@ -71,8 +78,7 @@ def main(_):
     encoder = checkpoint_files.build_model(config, weights, source=FLAGS.init_checkpoint)
     encoder = getattr(encoder, "encoder", encoder)
     run = tf.function(lambda inputs: [encoder(inputs, training=False)["encoder_outputs"][i] for i in layer_indexes])
-    features = [pack_features(tokenizer.tokenize(a), tokenizer.tokenize(b) if b is not None else None,
-                              FLAGS.max_seq_length, tokenizer) for a, b in read_examples(FLAGS.input_file)]
+    features = convert_examples(read_examples(FLAGS.input_file), FLAGS.max_seq_length, tokenizer)
     lines, start = [], time.time()
     for begin in range(0, len(features), FLAGS.batch_size):
         batch = features[begin:begin + FLAGS.batch_size]

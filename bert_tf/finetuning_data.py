@@ -83,17 +83,19 @@ def truncate_seq_pair(tokens_a: list, tokens_b: list, max_length: int) -> None:
 def pack_tokens(tokens_a, tokens_b, max_seq_length: int) -> tuple[list[str], list[int]]:
     """Truncates as the original and returns (tokens, segment_ids) for `[CLS] a [SEP] (b [SEP])`.
 
-    A single segment keeps at most max_seq_length - 2 pieces, a pair max_seq_length - 3 in total.
+    The original tests `if tokens_b:`, so a B of no pieces (None or []) packs a single segment: at most
+    max_seq_length - 2 pieces of A. A pair keeps max_seq_length - 3 in total, and a B the truncation empties
+    (max_seq_length 3, or 4 with pieces on both sides) gets no [SEP]: `[CLS] a [SEP]`, all segment 0.
     """
     tokens_a = list(tokens_a)
-    tokens_b = list(tokens_b) if tokens_b is not None else None
-    if tokens_b is not None:
+    tokens_b = list(tokens_b or ())
+    if tokens_b:
         truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)
     else:
         del tokens_a[max(max_seq_length - 2, 0):]
     tokens = ["[CLS]", *tokens_a, "[SEP]"]
     segment_ids = [0] * len(tokens)
-    if tokens_b is not None:
+    if tokens_b:  # tested again after truncation, as the original
         tokens += [*tokens_b, "[SEP]"]
         segment_ids += [1] * (len(tokens_b) + 1)
     return tokens, segment_ids
@@ -139,9 +141,7 @@ def convert_single_example(example, label_map: dict, max_seq_length: int, tokeni
     if isinstance(example, PaddingInputExample):
         return _padding_features(max_seq_length, 0 if label_map else 0.0)
     tokens_a = tokenizer.tokenize(example.text_a)
-    tokens_b = (tokenizer.tokenize(example.text_b) if example.text_b else None) or None  # no pieces: single
-    if tokens_b is not None and max_seq_length <= 3:  # the pair truncates to nothing: the original drops B's [SEP]
-        tokens_a, tokens_b = [], None
+    tokens_b = tokenizer.tokenize(example.text_b) if example.text_b else None  # no pieces: pack_tokens packs A
     return pack_features(tokens_a, tokens_b, max_seq_length, tokenizer, label_id_of(example.label, label_map))
 
 

@@ -292,6 +292,10 @@ def _truncated_lengths(len_a, len_b, max_tokens):
 def pack_inputs(ids_a, ids_b=None, *, max_seq_length, cls_id, sep_id, dtype=tf.int32):
     """`[CLS] a [SEP] (b [SEP])` in graph, truncated and zero-padded exactly as `finetuning_data.pack_features`.
 
+    Row by row as the original's `if tokens_b:`: a row whose B has no pieces is a single segment (A keeps up to
+    max_seq_length - 2 pieces); a pair keeps max_seq_length - 3 in total, and a B truncated to nothing gets no
+    [SEP] (max_seq_length 3, or 4 with pieces on both sides).
+
     Args:
       ids_a, ids_b: RaggedTensor [B, (pieces)] of ids; ids_b optional.
       max_seq_length: length of every output row (>= 3).
@@ -302,17 +306,18 @@ def pack_inputs(ids_a, ids_b=None, *, max_seq_length, cls_id, sep_id, dtype=tf.i
         raise ValueError(f"max_seq_length must be >= 3, got {max_seq_length}")
     ids_a = tf.cast(ids_a, dtype)
     len_a = ids_a.row_lengths()
-    if ids_b is None:
-        keep_a = tf.minimum(len_a, max_seq_length - 2)
-    else:
+    keep_a = tf.minimum(len_a, max_seq_length - 2)
+    if ids_b is not None:
         ids_b = tf.cast(ids_b, dtype)
-        keep_a, keep_b = _truncated_lengths(len_a, ids_b.row_lengths(), tf.constant(max_seq_length - 3, tf.int64))
+        len_b = ids_b.row_lengths()
+        pair_a, keep_b = _truncated_lengths(len_a, len_b, tf.constant(max_seq_length - 3, tf.int64))
+        keep_a = tf.where(len_b > 0, pair_a, keep_a)
     column = tf.ones_like(len_a, dtype)[:, None]  # [B, 1]
     parts = [column * cls_id, _keep_first(ids_a, keep_a), column * sep_id]
-    segments = [tf.zeros_like(part) for part in parts]
     if ids_b is not None:
-        parts += [_keep_first(ids_b, keep_b), column * sep_id]
-        segments += [tf.ones_like(part) for part in parts[3:]]
+        # keep_b is 0 where B had no pieces or lost them all: those rows get neither pieces nor a second [SEP].
+        parts += [_keep_first(ids_b, keep_b), tf.ragged.boolean_mask(column * sep_id, keep_b[:, None] > 0)]
+    segments = [tf.zeros_like(part) for part in parts[:3]] + [tf.ones_like(part) for part in parts[3:]]
     input_ids = tf.concat(parts, axis=1)
     shape = [None, max_seq_length]
     return {

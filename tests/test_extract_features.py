@@ -30,15 +30,17 @@ def test_output_format_pairs_truncation_and_values(config, tmp_path):
     weights = random_weights(config, with_heads=False)
     write_vocab(tmp_path / "vocab.txt", VOCAB)
     checkpoint_files.save(config, weights, str(tmp_path / "ckpt"), "tf1", vocab_file=str(tmp_path / "vocab.txt"))
-    lines = ["Hello world", "the cat ||| sat down", "", "a long long long long long line lines"]
+    # The last line's B is a zero-width space, no pieces: a single segment, as the original.
+    lines = ["Hello world", "the cat ||| sat down", "", "a long long long long long line lines", "the cat ||| \u200b"]
     records = run_extract(tmp_path, tmp_path / "ckpt" / "bert_model.ckpt", lines, "--max_seq_length=8",
                           "--layers=-1,0", "--batch_size=3")
     assert len(records) == len(lines)
-    assert [r["linex_index"] for r in records] == [0, 1, 2, 3]
+    assert [r["linex_index"] for r in records] == [0, 1, 2, 3, 4]
     assert list(records[0]) == ["linex_index", "features"]
     tokens = [[f["token"] for f in r["features"]] for r in records]
     assert tokens == [["[CLS]", "hello", "world", "[SEP]"], ["[CLS]", "the", "cat", "[SEP]", "sat", "down", "[SEP]"],
-                      ["[CLS]", "[SEP]"], ["[CLS]", "a", "long", "long", "long", "long", "long", "[SEP]"]]
+                      ["[CLS]", "[SEP]"], ["[CLS]", "a", "long", "long", "long", "long", "long", "[SEP]"],
+                      ["[CLS]", "the", "cat", "[SEP]"]]
     feature = records[1]["features"][0]
     assert list(feature) == ["token", "layers"] and [layer["index"] for layer in feature["layers"]] == [-1, 0]
     # Recompute line 1 by hand-built ids: [CLS] the cat [SEP] sat down [SEP] with segments 0 0 0 0 1 1 1.
@@ -63,6 +65,70 @@ def test_bad_arguments_fail_clearly(config, tmp_path):
         run_extract(tmp_path, tmp_path / "ckpt" / "bert_model.ckpt", ["x"], "--max_seq_length=17")
     assert b"max_seq_length 17 exceeds the model's max_position_embeddings 16" in error.value.stderr
     assert not (tmp_path / "out.jsonl").exists()
+
+
+# Sides of the packing grid: empty, no pieces after cleaning, short, long (8 pieces); B also None.
+GRID_A = ["", "\u200b", "cat", "the cat", "a long long line lines the cat sat"]
+GRID_B = [None, "", "\u200b", "\x05", " \t", "cat", "the cat", "a long long line lines the cat sat"]
+GRID_LENGTHS = [3, 4, 5, 6, 8]
+# Lines for read_examples: pairs need " ||| " after stripping; a second one stays in B.
+LINES = ["cat ||| \u200b", "the cat |||  \t", "\x05 ||| sat", "a ||| b ||| c", "|||x", "  hello world  "]
+# The packing (and line parsing) of the original extract_features and of ours, each in its own process: both
+# define the same absl flags at import. Each prints [[tokens, input_ids, input_mask, segment ids] per example]
+# for the grid at every length, then the (text_a, text_b) that read_examples gives for LINES.
+_ORIGINAL = """
+import json, sys, types
+contrib = types.ModuleType("tensorflow.contrib")  # bert.modeling imports contrib.layers; unused here
+contrib.layers = None
+sys.modules["tensorflow.contrib"] = contrib
+from bert import extract_features, tokenization
+extract_features.FLAGS(["oracle"])
+job = json.load(open(sys.argv[1]))
+tokenizer = tokenization.FullTokenizer(job["vocab"], do_lower_case=True)
+examples = [extract_features.InputExample(i, a, b) for i, (a, b) in enumerate(job["pairs"])]
+packed = [[[f.tokens, f.input_ids, f.input_mask, f.input_type_ids]
+           for f in extract_features.convert_examples_to_features(examples, length, tokenizer)]
+          for length in job["lengths"]]
+lines = [[e.text_a, e.text_b] for e in extract_features.read_examples(job["lines"])]
+json.dump([packed, lines], open(sys.argv[2], "w"))
+"""
+_OURS = """
+import json, sys
+sys.path.insert(0, sys.argv[3])
+import extract_features
+from bert_tf import tokenization
+job = json.load(open(sys.argv[1]))
+tokenizer = tokenization.FullTokenizer(job["vocab"], do_lower_case=True)
+packed = [[[list(f.tokens), list(f.input_ids), list(f.input_mask), list(f.segment_ids)]
+           for f in extract_features.convert_examples(job["pairs"], length, tokenizer)]
+          for length in job["lengths"]]
+json.dump([packed, [list(e) for e in extract_features.read_examples(job["lines"])]], open(sys.argv[2], "w"))
+"""
+
+
+def test_packing_grid_matches_original_convert_examples_to_features(tmp_path):
+    write_vocab(tmp_path / "vocab.txt", VOCAB)
+    (tmp_path / "lines.txt").write_text("".join(line + "\n" for line in LINES), encoding="utf-8")
+    pairs = [[a, b] for a in GRID_A for b in GRID_B]
+    job = {"vocab": str(tmp_path / "vocab.txt"), "lengths": GRID_LENGTHS, "pairs": pairs,
+           "lines": str(tmp_path / "lines.txt")}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "job.json"), str(tmp_path / name), ROOT],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for script, name in ((_ORIGINAL, "original.json"), (_OURS, "ours.json"))]
+    for run in runs:
+        assert run.wait(timeout=600) == 0, run.stderr.read().decode()[-3000:]
+        run.stderr.close()
+    (want_packed, want_lines), (packed, lines) = (json.loads((tmp_path / name).read_text())
+                                                  for name in ("original.json", "ours.json"))
+    assert lines == want_lines == [["cat", "\u200b"], ["the cat |||", None], ["\x05", "sat"], ["a ||| b", "c"],
+                                   ["|||x", None], ["hello world", None]]
+    for length, want_rows, rows in zip(GRID_LENGTHS, want_packed, packed, strict=True):
+        for pair, want, got in zip(pairs, want_rows, rows, strict=True):
+            assert got == want, (length, pair)
+    # The grid reaches both rules: a B without pieces packs one segment, a B truncated to nothing has no [SEP].
+    assert want_packed[3][pairs.index(["the cat", "\u200b"])][0] == ["[CLS]", "the", "cat", "[SEP]"]
+    assert want_packed[1][pairs.index(["the cat", "cat"])][0] == ["[CLS]", "the", "[SEP]"]
 
 
 @pytest.mark.slow

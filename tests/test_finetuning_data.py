@@ -1,5 +1,9 @@
 """finetuning_data: the original convert_single_example (§5.3), padding examples, choices, first-piece tagging."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from helpers import write_vocab
@@ -13,8 +17,13 @@ ID = {token: i for i, token in enumerate(VOCAB)}
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    return FullTokenizer(write_vocab(tmp_path_factory.mktemp("vocab") / "vocab.txt", VOCAB))
+def vocab_file(tmp_path_factory):
+    return write_vocab(tmp_path_factory.mktemp("vocab") / "vocab.txt", VOCAB)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(vocab_file):
+    return FullTokenizer(vocab_file)
 
 
 def ids(*tokens):
@@ -55,6 +64,68 @@ def test_single_truncation_and_empty_b(tokenizer):
     assert f.tokens == ("[CLS]", "the", "cat", "[SEP]") and f.segment_ids == (0,) * 6
     f = fd.convert_single_example(fd.InputExample("g", "the cat", "a dog", "0"), {"0": 0}, 3, tokenizer)
     assert f.tokens == ("[CLS]", "[SEP]")  # a pair cut to nothing: B and its [SEP] vanish, as the original
+
+
+def test_b_without_pieces_or_truncated_to_none_packs_one_segment(tokenizer):
+    # Zero-width space and \x05 are dropped by text cleaning: B has no pieces, so A gets the max - 2 budget.
+    for text_b in ("\u200b", "\x05"):
+        f = fd.convert_single_example(fd.InputExample("g", "the cat sat", text_b, "0"), {"0": 0}, 4, tokenizer)
+        assert f.tokens == ("[CLS]", "the", "cat", "[SEP]") and f.segment_ids == (0, 0, 0, 0)
+    # max 4, budget 1: a (2) pops to 1, then the tie pops b to nothing; no second [SEP], all segment 0.
+    f = fd.convert_single_example(fd.InputExample("g", "the cat", "sat", "0"), {"0": 0}, 4, tokenizer)
+    assert f.tokens == ("[CLS]", "the", "[SEP]")
+    assert (f.input_ids, f.input_mask, f.segment_ids) == (ids("[CLS]", "the", "[SEP]") + (0,), (1, 1, 1, 0),
+                                                          (0, 0, 0, 0))
+    f = fd.convert_single_example(fd.InputExample("g", "", "sat", "0"), {"0": 0}, 4, tokenizer)  # 0 + 1 fits
+    assert f.tokens == ("[CLS]", "[SEP]", "sat", "[SEP]") and f.segment_ids == (0, 0, 1, 1)
+    # The packer itself treats [] as no B, for every caller (pack_features, choices, extract_features).
+    assert fd.pack_tokens(["the", "cat", "sat"], [], 4) == (["[CLS]", "the", "cat", "[SEP]"], [0, 0, 0, 0])
+    assert fd.pack_tokens(["the"], ["cat"], 4) == (["[CLS]", "the", "[SEP]"], [0, 0, 0])
+    choices = fd.convert_choice_example(fd.ChoiceExample("s", "the cat", ("\u200b", "sat"), 0), {}, 4, tokenizer, 2)
+    assert [c.tokens for c in choices.choices] == [("[CLS]", "the", "cat", "[SEP]"), ("[CLS]", "the", "[SEP]")]
+
+
+# Sides of the oracle grid: empty, no pieces after cleaning, short, long (11 pieces); B also None.
+GRID_A = ["", "\u200b", "cat", "the cat", "the cat sat on a mat . dogs running"]
+GRID_B = [None, "", "\u200b", "\x05", " \t", "cat", "the cat", "the cat sat on a mat . dogs running"]
+GRID_LENGTHS = [3, 4, 5, 6, 8]
+# The original run_classifier.convert_single_example over the grid; its own process (absl flags at import).
+_ORACLE = """
+import json, sys, types
+contrib = types.ModuleType("tensorflow.contrib")  # bert.modeling imports contrib.layers; unused here
+contrib.layers = None
+sys.modules["tensorflow.contrib"] = contrib
+from bert import run_classifier, tokenization
+run_classifier.FLAGS(["oracle"])
+job = json.load(open(sys.argv[1]))
+tokenizer = tokenization.FullTokenizer(job["vocab"], do_lower_case=True)
+features = [run_classifier.convert_single_example(0, run_classifier.InputExample("g", a, b, "1"), ["0", "1"],
+                                                  length, tokenizer)
+            for length in job["lengths"] for a, b in job["pairs"]]
+json.dump([[f.input_ids, f.input_mask, f.segment_ids, f.label_id] for f in features], open(sys.argv[2], "w"))
+"""
+
+
+def test_grid_matches_original_convert_single_example(tmp_path, vocab_file, tokenizer):
+    pairs = [(a, b) for a in GRID_A for b in GRID_B]
+    (tmp_path / "job.json").write_text(json.dumps({"vocab": str(vocab_file), "lengths": GRID_LENGTHS, "pairs": pairs}))
+    subprocess.run([sys.executable, "-c", _ORACLE, str(tmp_path / "job.json"), str(tmp_path / "out.json")],
+                   check=True, capture_output=True)
+    want = iter(json.loads((tmp_path / "out.json").read_text()))
+    cut_to_one_segment = 0
+    for length in GRID_LENGTHS:
+        for a, b in pairs:
+            expected = next(want)
+            f = fd.convert_single_example(fd.InputExample("g", a, b, "1"), {"0": 0, "1": 1}, length, tokenizer)
+            assert [list(f.input_ids), list(f.input_mask), list(f.segment_ids), f.label_id] == expected, (length, a, b)
+            # The packer called directly with [] for a B without pieces (as extract_features did) agrees too.
+            direct = fd.pack_features(tokenizer.tokenize(a), None if b is None else tokenizer.tokenize(b), length,
+                                      tokenizer)
+            assert [list(direct.input_ids), list(direct.segment_ids)] == expected[0:3:2], (length, a, b)
+            cut_to_one_segment += bool(tokenizer.tokenize(b or "")) and 1 not in expected[2]
+    # Pairs whose B the truncation empties: every max 3 pair (5 A sides x 3 B sides), and at max 4 those with
+    # pieces on both sides (3 x 3).
+    assert cut_to_one_segment == 15 + 9
 
 
 def test_labels_regression_test_and_unknown(tokenizer):

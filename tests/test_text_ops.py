@@ -234,10 +234,12 @@ class _IdTokenizer:
         return [{"[CLS]": 101, "[SEP]": 102}.get(token, token) for token in tokens]
 
 
-@pytest.mark.parametrize("max_seq_length", [3, 4, 5, 8, 13])
+@pytest.mark.parametrize("max_seq_length", [3, 4, 5, 6, 8, 13])
 def test_pack_inputs_matches_pack_features(max_seq_length):
     rng = random.Random(max_seq_length)
-    lengths = [(a, b) for a in range(0, 16) for b in range(-1, 16)]  # b = -1: single segment
+    # b = -1: single segment. The pair batch mixes rows whose b is empty (single segment, max - 2 budget), rows
+    # whose b the truncation empties (no second [SEP]) and true pairs.
+    lengths = [(a, b) for a in range(0, 16) for b in range(-1, 16)]
     rows_a = [[rng.randrange(1000, 2000) for _ in range(a)] for a, _ in lengths]
     rows_b = [[rng.randrange(1000, 2000) for _ in range(max(b, 0))] for _, b in lengths]
     single = [i for i, (_, b) in enumerate(lengths) if b < 0]
@@ -282,6 +284,45 @@ def test_pack_inputs_hand_example():
     got = text_ops.pack_inputs(ids_b, max_seq_length=6, cls_id=1, sep_id=2)
     assert got["input_ids"].numpy().tolist() == [[1, 20, 21, 2, 0, 0]]
     assert got["input_mask"].numpy().tolist() == [[1, 1, 1, 1, 0, 0]]
+    # Row by row: B without pieces -> single segment with budget 2; B cut to nothing (budget 1, tie pops b) ->
+    # no second [SEP]; A empty -> the pair fits.
+    ids_a, ids_b = tf.ragged.constant([[7, 8, 9], [7, 8], []]), tf.ragged.constant([[], [20], [20]])
+    got = text_ops.pack_inputs(ids_a, ids_b, max_seq_length=4, cls_id=1, sep_id=2)
+    assert got["input_ids"].numpy().tolist() == [[1, 7, 8, 2], [1, 7, 2, 0], [1, 2, 20, 2]]
+    assert got["input_mask"].numpy().tolist() == [[1, 1, 1, 1], [1, 1, 1, 0], [1, 1, 1, 1]]
+    assert got["segment_ids"].numpy().tolist() == [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 1]]
+
+
+GRID_VOCAB = SPECIALS + ["the", "cat", "sat", "on", "mat", "dog", "##s", "run", "##ning", ".", "a"]
+# Empty, no pieces after cleaning, short and long (11 pieces) sides, as tests/test_finetuning_data.py's oracle grid.
+GRID_A = ["", "\u200b", "cat", "the cat", "the cat sat on a mat . dogs running"]
+GRID_B = ["", "\u200b", "\x05", " \t", "cat", "the cat", "the cat sat on a mat . dogs running"]
+
+
+def test_text_grid_in_graph_equals_python_packer(tmp_path):
+    vocab_file = write_vocab(tmp_path / "vocab.txt", GRID_VOCAB)
+    ours, python = text_ops.BertTextTokenizer(vocab_file), tokenization.FullTokenizer(vocab_file)
+    pairs = [(a, b) for a in GRID_A for b in GRID_B]  # one batch, every kind of row mixed
+    ids_a, ids_b = (ours.tokenize([pair[i] for pair in pairs]) for i in (0, 1))
+    assert ids_b.to_list() == [python.convert_tokens_to_ids(python.tokenize(b)) for _, b in pairs]
+    specials = dict(cls_id=ours.special_ids["[CLS]"], sep_id=ours.special_ids["[SEP]"])
+    for max_seq_length in (3, 4, 5, 6, 8):
+        got = text_ops.pack_inputs(ids_a, ids_b, max_seq_length=max_seq_length, **specials)
+        single = text_ops.pack_inputs(ours.tokenize(GRID_A), max_seq_length=max_seq_length, **specials)
+        for key in ("input_ids", "input_mask", "segment_ids"):
+            assert got[key].numpy().tolist() == [list(getattr(finetuning_data.pack_features(
+                python.tokenize(a), python.tokenize(b), max_seq_length, python), key)) for a, b in pairs], key
+            assert single[key].numpy().tolist() == [list(getattr(finetuning_data.pack_features(
+                python.tokenize(a), None, max_seq_length, python), key)) for a in GRID_A], key
+    # The packer's graph holds only core ops (tf.raw_ops lists exactly those), servable by stock TF Serving.
+    ragged = tf.RaggedTensorSpec([None, None], tf.int64, ragged_rank=1)
+    pack = tf.function(lambda a, b: text_ops.pack_inputs(a, b, max_seq_length=4, **specials),
+                       input_signature=[ragged, ragged])
+    graph_def = pack.get_concrete_function().graph.as_graph_def()
+    op_types = {node.op for node in graph_def.node} | {
+        node.op for function in graph_def.library.function for node in function.node_def}
+    assert {"RaggedRange", "SelectV2", "RaggedTensorToTensor"} <= op_types
+    assert [op for op in op_types if not hasattr(tf.raw_ops, op)] == []
 
 
 def _shared_texts(data):
