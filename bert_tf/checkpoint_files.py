@@ -3,7 +3,7 @@
 Folder layouts (what `load` reads and `save` writes):
   tf1:   bert_model.ckpt.{index,data-00000-of-00001} + bert_config.json + vocab.txt (released zips)
   hf:    model.safetensors + config.json + vocab.txt
-  keras: model.keras (a BertEncoder or BertPretrainer) + bert_config.json + vocab.txt
+  keras: model.keras (the model build_model makes for the weights) + bert_config.json + vocab.txt
 """
 
 from __future__ import annotations
@@ -52,18 +52,26 @@ def config_from_hf(values: dict, source: str = "config.json") -> BertConfig:
                                  "hidden_act": HF_TO_BERT_TF_ACT[act]}, source=source)
 
 
-HF_ARCHITECTURES = {"pretraining": "BertForPreTraining", "classifier": "BertForSequenceClassification",
-                    "span": "BertForQuestionAnswering"}
+# Keyed by checkpoints.heads_of (HEAD_TABLES order).
+HF_ARCHITECTURES = {(): "BertModel", ("masked_lm", "next_sentence"): "BertForPreTraining",
+                    ("masked_lm",): "BertForMaskedLM", ("next_sentence",): "BertForNextSentencePrediction",
+                    ("classifier",): "BertForSequenceClassification", ("span",): "BertForQuestionAnswering"}
 
 
 def config_to_hf(config: BertConfig, heads=(), num_labels: int | None = None) -> dict:
     """BertConfig -> HF config.json values; `heads` (checkpoints.heads_of) picks the architecture."""
     values = {k: v for k, v in config.to_dict().items() if k != "hidden_act"}
-    architecture = HF_ARCHITECTURES[heads[0]] if heads else "BertModel"
+    heads = tuple(heads)
+    # A combination HF has no class for is named after its first head, as the tensors' names still are.
+    architecture = HF_ARCHITECTURES.get(heads) or HF_ARCHITECTURES.get(heads[:1])
+    if architecture is None:
+        raise ValueError(f"heads {heads}: expected names from checkpoints.HEAD_TABLES {tuple(checkpoints.HEAD_TABLES)}")
+    # The original treats an empty or null hidden_act as no activation.
+    act = (config.hidden_act or "linear").lower()
     labels = {"id2label": {str(i): f"LABEL_{i}" for i in range(num_labels)},
               "label2id": {f"LABEL_{i}": i for i in range(num_labels)}} if num_labels else {}
     return {"architectures": [architecture], "model_type": "bert", **values, **labels,
-            "hidden_act": BERT_TF_TO_HF_ACT[config.hidden_act.lower()], "layer_norm_eps": 1e-12,
+            "hidden_act": BERT_TF_TO_HF_ACT[act], "layer_norm_eps": 1e-12,
             "pad_token_id": 0, "position_embedding_type": "absolute"}
 
 
@@ -195,22 +203,28 @@ def load_keras_model(path: str):
 
 
 def build_model(config: BertConfig, weights: dict, strict: bool = True, source: str = "checkpoint"):
-    """The model the weights' heads call for (BertPretrainer, BertSpanLabeler, BertClassifier or BertEncoder).
+    """The model the weights' heads call for (BertPretrainer, BertMaskedLM, BertSpanLabeler, BertClassifier or
+    BertEncoder).
 
     Classifier weights could as well be a tagger's or a multiple-choice model's (same names and shapes); they are
-    built as a BertClassifier, which holds exactly the same variables.
+    built as a BertClassifier, which holds exactly the same variables. Masked-LM-only weights (HF BertForMaskedLM)
+    give a BertMaskedLM, and a checkpoint without a pooler a BertMaskedLM or BertEncoder without one. The
+    next-sentence and classifier heads read the pooled output: they still need the pooler (strict).
     """
     from bert_tf import modeling
 
     heads = checkpoints.heads_of(weights)
-    if "pretraining" in heads:
+    pooler = checkpoints.has_pooler(weights)
+    if "next_sentence" in heads:
         model = modeling.BertPretrainer(config)
+    elif "masked_lm" in heads:
+        model = modeling.BertMaskedLM(config, with_pooler=pooler)
     elif "span" in heads:
         model = modeling.BertSpanLabeler(config)
     elif "classifier" in heads:
         model = modeling.BertClassifier(config, num_labels=weights["output_weights"].shape[0])
     else:
-        model = modeling.BertEncoder(config)
+        model = modeling.BertEncoder(config, with_pooler=pooler)
     checkpoints.set_weights(model, weights, strict=strict, source=source)
     return model
 

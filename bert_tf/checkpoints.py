@@ -55,8 +55,11 @@ def _block_entries(i: int) -> list[Entry]:
     ]
 
 
-def encoder_table(num_hidden_layers: int) -> list[Entry]:
-    """The body: embeddings, L blocks, pooler (spec §1.4). Keras paths are relative to a BertEncoder."""
+def encoder_table(num_hidden_layers: int, pooler: bool = True) -> list[Entry]:
+    """The body: embeddings, L blocks, pooler (spec §1.4). Keras paths are relative to a BertEncoder.
+
+    pooler=False: the body of a Hugging Face model saved without one (BertForMaskedLM, `add_pooling_layer=False`).
+    """
     emb = ("embeddings",)
     table = [
         Entry("bert/embeddings/word_embeddings", "embeddings.word_embeddings.weight", (*emb, "word_embeddings")),
@@ -68,21 +71,30 @@ def encoder_table(num_hidden_layers: int) -> list[Entry]:
     ]
     for i in range(num_hidden_layers):
         table += _block_entries(i)
-    return table + _dense("bert/pooler/dense", "pooler.dense", ("pooler",))
+    return table + (pooler_table() if pooler else [])
 
 
-def pretraining_heads_table() -> list[Entry]:
-    """`cls/predictions/*` (MLM, output kernel tied to word_embeddings) and `cls/seq_relationship/*` (NSP)."""
+def pooler_table() -> list[Entry]:
+    return _dense("bert/pooler/dense", "pooler.dense", ("pooler",))
+
+
+def masked_lm_table() -> list[Entry]:
+    """`cls/predictions/*`: the MLM transform and output bias (the output kernel is tied to word_embeddings)."""
     mlm = ("masked_lm",)
     return [
         *_dense("cls/predictions/transform/dense", "cls.predictions.transform.dense", (*mlm, "transform")),
         *_layer_norm("cls/predictions/transform/LayerNorm", "cls.predictions.transform.LayerNorm",
                      (*mlm, "layer_norm")),
         Entry("cls/predictions/output_bias", "cls.predictions.bias", (*mlm, "output_bias")),
-        Entry("cls/seq_relationship/output_weights", "cls.seq_relationship.weight",
-              ("next_sentence", "dense", "kernel"), keras_transpose=True),
-        Entry("cls/seq_relationship/output_bias", "cls.seq_relationship.bias", ("next_sentence", "dense", "bias")),
     ]
+
+
+def next_sentence_table() -> list[Entry]:
+    """`cls/seq_relationship/*`: the NSP head on the pooled output."""
+    return [Entry("cls/seq_relationship/output_weights", "cls.seq_relationship.weight",
+                  ("next_sentence", "dense", "kernel"), keras_transpose=True),
+            Entry("cls/seq_relationship/output_bias", "cls.seq_relationship.bias",
+                  ("next_sentence", "dense", "bias"))]
 
 
 def classifier_table() -> list[Entry]:
@@ -97,24 +109,40 @@ def span_table() -> list[Entry]:
             Entry("cls/squad/output_bias", "qa_outputs.bias", ("span", "dense", "bias"))]
 
 
-HEAD_TABLES = {"pretraining": pretraining_heads_table, "classifier": classifier_table, "span": span_table}
+# Each head is named after the attribute that holds it in a Keras model. The original pretraining checkpoint
+# carries masked_lm + next_sentence; Hugging Face's BertForMaskedLM (and TF1 checkpoints stripped of NSP) only
+# masked_lm, so the two are separate heads.
+HEAD_TABLES = {"masked_lm": masked_lm_table, "next_sentence": next_sentence_table,
+               "classifier": classifier_table, "span": span_table}
 
 
-def name_table(num_hidden_layers: int, heads=()) -> list[Entry]:
+def name_table(num_hidden_layers: int, heads=(), pooler: bool = True) -> list[Entry]:
     """Every weight of a BERT body plus the named heads (keys of HEAD_TABLES), in checkpoint order."""
-    return encoder_table(num_hidden_layers) + [e for head in heads for e in HEAD_TABLES[head]()]
+    return encoder_table(num_hidden_layers, pooler) + [e for head in heads for e in HEAD_TABLES[head]()]
+
+
+def _carries(names: set, table: list[Entry]) -> bool:
+    return any(e.tf1 in names or e.hf in names for e in table)
 
 
 def heads_of(names) -> tuple[str, ...]:
-    """Which heads a set of TF1 or Hugging Face tensor names carries."""
+    """Which heads a set of TF1 or Hugging Face tensor names carries (in HEAD_TABLES order)."""
     names = set(names)
-    return tuple(head for head, table in HEAD_TABLES.items()
-                 if any(e.tf1 in names or e.hf in names for e in table()))
+    return tuple(head for head, table in HEAD_TABLES.items() if _carries(names, table()))
+
+
+def has_pooler(names) -> bool:
+    """Whether TF1 or Hugging Face tensor names (with or without `bert.`) include the pooler."""
+    names = {n[len("bert."):] if n.startswith("bert.") else n for n in names}
+    return _carries(names, pooler_table())
 
 
 def heads_of_model(model) -> tuple[str, ...]:
-    attributes = {"pretraining": "masked_lm", "classifier": "classifier", "span": "span"}
-    return tuple(head for head, attribute in attributes.items() if hasattr(model, attribute))
+    return tuple(head for head in HEAD_TABLES if hasattr(model, head))
+
+
+def model_has_pooler(model) -> bool:
+    return getattr(getattr(model, "encoder", model), "pooler", None) is not None
 
 
 # ----------------------------------------------------------------------------------------------- Hugging Face
@@ -123,8 +151,12 @@ def heads_of_model(model) -> tuple[str, ...]:
 def tf1_to_hf(weights: dict[str, np.ndarray], num_hidden_layers: int, prefix: str = "bert.") -> dict:
     """Canonical weights -> HF state dict. Body names get `prefix` ("bert." for models with heads)."""
     body = {e.tf1 for e in encoder_table(num_hidden_layers)}
+    table = name_table(num_hidden_layers, heads_of(weights), has_pooler(weights))
+    missing = [e.tf1 for e in table if e.tf1 not in weights]
+    if missing:
+        raise ValueError(f"cannot convert to Hugging Face names: missing {', '.join(missing)}")
     out = {}
-    for e in name_table(num_hidden_layers, heads_of(weights)):
+    for e in table:
         value = weights[e.tf1]
         out[prefix + e.hf if e.tf1 in body else e.hf] = np.ascontiguousarray(value.T if e.hf_transpose else value)
     return out
@@ -164,7 +196,7 @@ def keras_variables(model) -> dict[str, tuple[object, bool]]:
     encoder = getattr(model, "encoder", model)
     body = {e.tf1 for e in encoder_table(encoder.config.num_hidden_layers)}
     out = {}
-    for e in name_table(encoder.config.num_hidden_layers, heads_of_model(model)):
+    for e in name_table(encoder.config.num_hidden_layers, heads_of_model(model), model_has_pooler(model)):
         obj = encoder if e.tf1 in body else model
         for attr in e.keras:
             obj = obj[int(attr)] if attr.isdigit() else getattr(obj, attr)
@@ -183,25 +215,14 @@ def set_weights(model, weights: dict[str, np.ndarray], strict: bool = True, sour
 
     strict: missing, unexpected or mis-shaped names raise one ValueError listing them all (with shapes).
     Otherwise (warm start, spec §1.4): the intersection by exact name is restored and the rest logged.
-    A checkpoint's heads that the model lacks (e.g. `cls/*` when fine-tuning) are skipped, not "unexpected".
+    A checkpoint's heads (or pooler) that the model lacks (e.g. `cls/*` when fine-tuning) are skipped, not
+    "unexpected"; what the model has and the checkpoint lacks is "missing" (a pooler, with a hint to do without).
     """
     targets = keras_variables(model)
-    other_heads = {e.tf1 for head, table in HEAD_TABLES.items() if head not in heads_of_model(model) for e in table()}
-    mismatched = [f"{n}: checkpoint {tuple(weights[n].shape)} vs model {tuple(_shape(*targets[n]))}"
-                  for n in targets if n in weights and tuple(weights[n].shape) != tuple(_shape(*targets[n]))]
-    # Hugging Face builds span and tagging models without a pooler; those heads never read it.
-    pooler = {"bert/pooler/dense/kernel", "bert/pooler/dense/bias"}
-    optional = pooler if not getattr(model, "uses_pooler", True) else set()
-    missing = [f"{n} {tuple(_shape(*targets[n]))}" for n in targets if n not in weights and n not in optional]
-    unexpected = [f"{n} {tuple(weights[n].shape)}" for n in weights
-                  if n not in targets and n not in other_heads]
-    problems = [(label, items) for label, items in
-                (("shape mismatch", mismatched), ("missing from checkpoint", missing),
-                 ("unexpected in checkpoint", unexpected)) if items]
-    message = "; ".join(f"{label}: {', '.join(items)}" for label, items in problems)
-    if problems and strict:
+    message = _misfit(model, weights, targets)
+    if message and strict:
         raise ValueError(f"{source} does not fit the model: {message}")
-    if problems:
+    if message:
         logging.warning("%s: warm start leaves some weights untouched: %s", source, message)
     restored = []
     for name, (variable, transpose) in targets.items():
@@ -211,6 +232,29 @@ def set_weights(model, weights: dict[str, np.ndarray], strict: bool = True, sour
             logging.info("%s *INIT_FROM_CKPT* %s", name, source)
             restored.append(name)
     return restored
+
+
+def _misfit(model, weights: dict, targets: dict) -> str:
+    """Every shape mismatch, missing and unexpected name, with shapes, in one message ("" if none)."""
+    pooler = {e.tf1 for e in pooler_table()}
+    # Weights of heads (or a pooler) the model does not have are another model's business, not "unexpected".
+    skipped = {e.tf1 for head, table in HEAD_TABLES.items() if head not in heads_of_model(model) for e in table()}
+    skipped |= set() if model_has_pooler(model) else pooler
+    # Hugging Face builds span and tagging models without a pooler; those heads never read it.
+    optional = pooler if not getattr(model, "uses_pooler", True) else set()
+    mismatched = [f"{n}: checkpoint {tuple(weights[n].shape)} vs model {tuple(_shape(*targets[n]))}"
+                  for n in targets if n in weights and tuple(weights[n].shape) != tuple(_shape(*targets[n]))]
+    missing = [n for n in targets if n not in weights and n not in optional]
+    unexpected = [f"{n} {tuple(weights[n].shape)}" for n in weights if n not in targets and n not in skipped]
+    problems = [f"{label}: {', '.join(items)}" for label, items in
+                (("shape mismatch", mismatched), ("missing from checkpoint",
+                                                  [f"{n} {tuple(_shape(*targets[n]))}" for n in missing]),
+                 ("unexpected in checkpoint", unexpected)) if items]
+    if pooler <= set(missing):
+        problems.append("the checkpoint has no pooler (like a Hugging Face BertForMaskedLM, or a BertModel saved "
+                        "with add_pooling_layer=False), so it cannot give this model a pooled_output; for sequence "
+                        "outputs build BertEncoder(config, with_pooler=False)")
+    return "; ".join(problems)
 
 
 def _shape(variable, transpose):

@@ -25,6 +25,7 @@ KNOWN_UNUSED_KEYS = frozenset(
 
 # "gelu" keeps the original's meaning (tanh approximation); "gelu_exact" is the erf form that Hugging Face calls
 # "gelu". Converters translate between the two vocabularies (see checkpoints.py), never copy names.
+# An empty or null hidden_act means no activation, as "linear" (the original's get_activation returns None).
 ACTIVATIONS = ("gelu", "gelu_exact", "relu", "tanh", "linear")
 
 
@@ -38,7 +39,8 @@ class BertConfig:
       num_hidden_layers: L, the number of Transformer blocks.
       num_attention_heads: N; H must be divisible by N (head size D = H / N).
       intermediate_size: I, the feed-forward inner width (4H in released models).
-      hidden_act: the FFN and MLM-transform activation; "gelu" is the original tanh approximation.
+      hidden_act: the FFN and MLM-transform activation; "gelu" is the original tanh approximation; "", None and
+        "linear" mean none.
       hidden_dropout_prob: dropout after the embedding LayerNorm and on both residual branches.
       attention_probs_dropout_prob: dropout on attention probabilities.
       max_position_embeddings: rows of the position table; longer sequences are an error.
@@ -51,7 +53,7 @@ class BertConfig:
     num_hidden_layers: int = 12
     num_attention_heads: int = 12
     intermediate_size: int = 3072
-    hidden_act: str = "gelu"
+    hidden_act: str | None = "gelu"
     hidden_dropout_prob: float = 0.1
     attention_probs_dropout_prob: float = 0.1
     max_position_embeddings: int = 512
@@ -75,7 +77,8 @@ class BertConfig:
                 raise ValueError(f"BertConfig.{name} must be a probability in [0, 1], got {value!r}")
         if not isinstance(self.initializer_range, (int, float)) or self.initializer_range <= 0:
             raise ValueError(f"BertConfig.initializer_range must be > 0, got {self.initializer_range!r}")
-        if not isinstance(self.hidden_act, str) or self.hidden_act.lower() not in ACTIVATIONS:
+        act = self.hidden_act
+        if act not in (None, "") and (not isinstance(act, str) or act.lower() not in ACTIVATIONS):
             raise ValueError(
                 f"BertConfig.hidden_act {self.hidden_act!r} is not supported; use one of {ACTIVATIONS}"
             )

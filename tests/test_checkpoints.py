@@ -1,5 +1,6 @@
 """Checkpoint interop: the TF1 name table, parity with the original code and with HF PyTorch, round trips, errors."""
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from helpers import random_weights, tiny_config, tiny_inputs
 
 from bert_tf import checkpoint_files, checkpoints
 from bert_tf.config import BertConfig
-from bert_tf.modeling import BertEncoder, BertPretrainer
+from bert_tf.modeling import BertClassifier, BertEncoder, BertMaskedLM, BertPretrainer
 
 HERE = os.path.dirname(__file__)
 ROOT = os.path.dirname(HERE)
@@ -63,8 +64,14 @@ def test_tf1_reader_skips_optimizer_slots_and_global_step(config, tmp_path):
     assert checkpoint_files.read_tf1(str(tmp_path / "bert_model.ckpt")).keys() == weights.keys()
 
 
-def test_matches_the_original_code_on_our_tf1_checkpoint(config, tmp_path):
-    """The original modeling.py + run_pretraining heads restore our checkpoint by name and agree within 1e-5."""
+@pytest.mark.parametrize("hidden_act", ["gelu", "", None])
+def test_matches_the_original_code_on_our_tf1_checkpoint(hidden_act, tmp_path):
+    """The original modeling.py + run_pretraining heads restore our checkpoint by name and agree within 1e-5.
+
+    An empty or null hidden_act is the original's identity (its get_activation returns None) in both the FFN and
+    the MLM transform.
+    """
+    config = tiny_config(hidden_act=hidden_act)
     weights = random_weights(config)
     checkpoint_files.save(config, weights, str(tmp_path), "tf1")
     inputs = tiny_inputs()
@@ -92,7 +99,7 @@ def hf_pretraining_model(config):
     from transformers import BertForPreTraining
 
     torch.manual_seed(0)
-    hf_config = HFConfig(**checkpoint_files.config_to_hf(config, heads=("pretraining",)))
+    hf_config = HFConfig(**checkpoint_files.config_to_hf(config, heads=("masked_lm", "next_sentence")))
     model = BertForPreTraining(hf_config).eval()
     with torch.no_grad():  # random LayerNorm and biases too, so a swapped gamma/beta cannot hide
         for param in model.parameters():
@@ -101,15 +108,18 @@ def hf_pretraining_model(config):
 
 
 def run_hf(model, inputs):
+    """A HF BertForPreTraining's outputs under our names (pooled_output from its pooler, which it does not return)."""
     import torch
 
+    feeds = {"input_ids": torch.tensor(inputs["input_ids"], dtype=torch.long),
+             "attention_mask": torch.tensor(inputs["input_mask"], dtype=torch.long),
+             "token_type_ids": torch.tensor(inputs["segment_ids"], dtype=torch.long)}
     with torch.no_grad():
-        out = model(input_ids=torch.tensor(inputs["input_ids"], dtype=torch.long),
-                    attention_mask=torch.tensor(inputs["input_mask"], dtype=torch.long),
-                    token_type_ids=torch.tensor(inputs["segment_ids"], dtype=torch.long), output_hidden_states=True)
+        out = model(**feeds, output_hidden_states=True)
+        pooled = model.bert(**feeds).pooler_output.numpy()
     positions = inputs["masked_lm_positions"]
     mlm = np.take_along_axis(out.prediction_logits.numpy(), positions[:, :, None].astype(np.int64), axis=1)
-    return out.hidden_states[-1].numpy(), mlm, out.seq_relationship_logits.numpy()
+    return out.hidden_states[-1].numpy(), mlm, out.seq_relationship_logits.numpy(), pooled
 
 
 @pytest.mark.parametrize("hidden_act", ["gelu", "gelu_exact"])
@@ -120,9 +130,10 @@ def test_parity_with_hf_bert_for_pretraining(hidden_act, tmp_path):
     model = checkpoint_files.build_model(config, checkpoints.hf_to_tf1(state, config.num_hidden_layers))
     inputs = tiny_inputs()
     out = model(inputs)
-    sequence, mlm, nsp = run_hf(hf, inputs)
+    sequence, mlm, nsp, pooled = run_hf(hf, inputs)
     real = inputs["input_mask"].astype(bool)  # HF masks with the dtype minimum: compare real positions only
     np.testing.assert_allclose(out["sequence_output"].numpy()[real], sequence[real], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(out["pooled_output"].numpy(), pooled, atol=1e-5, rtol=0)
     np.testing.assert_allclose(out["masked_lm_logits"].numpy(), mlm, atol=1e-5, rtol=0)
     np.testing.assert_allclose(out["next_sentence_logits"].numpy(), nsp, atol=1e-5, rtol=0)
 
@@ -138,12 +149,123 @@ def test_parity_with_hf_the_other_way(config, tmp_path):
     assert not info["unexpected_keys"] and not info["mismatched_keys"]
     model = checkpoint_files.build_model(config, weights)
     inputs = tiny_inputs(seed=3)
-    sequence, mlm, nsp = run_hf(hf.eval(), inputs)
+    sequence, mlm, nsp, pooled = run_hf(hf.eval(), inputs)
+    out = model(inputs)
+    real = inputs["input_mask"].astype(bool)
+    np.testing.assert_allclose(out["sequence_output"].numpy()[real], sequence[real], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(out["pooled_output"].numpy(), pooled, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(out["masked_lm_logits"].numpy(), mlm, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(out["next_sentence_logits"].numpy(), nsp, atol=1e-5, rtol=0)
+
+
+def random_hf(hf_class, config, **kwargs):
+    """A HF model with random tiny weights (LayerNorm and biases too), saved by HF itself via save_pretrained."""
+    import torch
+    from transformers import BertConfig as HFConfig
+
+    torch.manual_seed(2)
+    model = hf_class(HFConfig(**checkpoint_files.config_to_hf(config)), **kwargs).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(torch.randn_like(param) * 0.2)
+    return model
+
+
+def hf_masked_lm_outputs(model, inputs):
+    import torch
+
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor(inputs["input_ids"], dtype=torch.long),
+                    attention_mask=torch.tensor(inputs["input_mask"], dtype=torch.long),
+                    token_type_ids=torch.tensor(inputs["segment_ids"], dtype=torch.long), output_hidden_states=True)
+    positions = inputs["masked_lm_positions"][:, :, None].astype(np.int64)
+    return out.hidden_states[-1].numpy(), np.take_along_axis(out.logits.numpy(), positions, axis=1)
+
+
+def assert_masked_lm_matches(model, inputs, sequence, mlm):
     out = model(inputs)
     real = inputs["input_mask"].astype(bool)
     np.testing.assert_allclose(out["sequence_output"].numpy()[real], sequence[real], atol=1e-5, rtol=0)
     np.testing.assert_allclose(out["masked_lm_logits"].numpy(), mlm, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(out["next_sentence_logits"].numpy(), nsp, atol=1e-5, rtol=0)
+
+
+def test_hf_masked_lm_checkpoint_converts_through_every_format_and_back(config, tmp_path):
+    """HF BertForMaskedLM (no pooler, no NSP head) -> ours -> tf1 -> keras -> hf -> HF: the same outputs."""
+    from transformers import BertForMaskedLM
+
+    hf = random_hf(BertForMaskedLM, config)
+    hf.save_pretrained(str(tmp_path / "hf"))
+    inputs = tiny_inputs(seed=4)
+    sequence, mlm = hf_masked_lm_outputs(hf, inputs)
+    c, weights, _ = checkpoint_files.load(str(tmp_path / "hf"))
+    assert checkpoints.heads_of(weights) == ("masked_lm",) and not checkpoints.has_pooler(weights)
+    model = checkpoint_files.build_model(c, weights)
+    assert type(model).__name__ == "BertMaskedLM" and "pooled_output" not in model(inputs)
+    assert_masked_lm_matches(model, inputs, sequence, mlm)
+    path, fmt = str(tmp_path / "hf"), "hf"
+    for target in ("tf1", "keras", "hf2"):
+        checkpoint_files.save(*checkpoint_files.load(path, fmt)[:2], str(tmp_path / target), target.rstrip("2"))
+        path, fmt = str(tmp_path / target), target.rstrip("2")
+        c, back, _ = checkpoint_files.load(path, fmt)
+        assert back.keys() == weights.keys(), target
+        assert_masked_lm_matches(checkpoint_files.build_model(c, back), inputs, sequence, mlm)
+    config_json = json.loads((tmp_path / "hf2" / "config.json").read_text())
+    assert config_json["architectures"] == ["BertForMaskedLM"]
+    again, info = BertForMaskedLM.from_pretrained(path, output_loading_info=True)
+    assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+    np.testing.assert_allclose(hf_masked_lm_outputs(again.eval(), inputs)[1], mlm, atol=1e-5, rtol=0)
+
+
+def test_masked_lm_only_checkpoint_is_strict_only_where_a_head_needs_what_is_missing(config):
+    original = random_weights(config)
+    weights = {k: v for k, v in original.items() if not k.startswith("cls/seq_relationship")}
+    state = checkpoints.tf1_to_hf(weights, config.num_hidden_layers)  # an original checkpoint stripped of NSP
+    assert "bert.pooler.dense.weight" in state and not any("seq_relationship" in k for k in state)
+    model = checkpoint_files.build_model(config, weights)
+    full = BertPretrainer(config)
+    checkpoints.set_weights(full, original)
+    inputs = tiny_inputs()
+    for key in ("sequence_output", "pooled_output", "masked_lm_logits"):  # the same weights: bit-exact
+        np.testing.assert_array_equal(model(inputs)[key].numpy(), full(inputs)[key].numpy())
+    with pytest.raises(ValueError, match="missing from checkpoint: cls/seq_relationship/output_weights \\(2, 32\\)"):
+        checkpoints.set_weights(BertPretrainer(config), weights, source="mlm.ckpt")
+    no_pooler = {k: v for k, v in weights.items() if "pooler" not in k}
+    with pytest.raises(ValueError, match="missing from checkpoint: bert/pooler/dense/kernel \\(32, 32\\).*"
+                                         "no pooler.*with_pooler=False"):
+        checkpoints.set_weights(BertMaskedLM(config), no_pooler, source="mlm.ckpt")
+    half = {k: v for k, v in weights.items() if k != "cls/predictions/output_bias"}
+    with pytest.raises(ValueError, match="missing cls/predictions/output_bias"):
+        checkpoints.tf1_to_hf(half, config.num_hidden_layers)
+
+
+def test_hf_bert_model_without_pooler_loads_for_sequence_output(config, tmp_path):
+    import torch
+    from transformers import BertModel
+
+    hf = random_hf(BertModel, config, add_pooling_layer=False)
+    hf.save_pretrained(str(tmp_path / "hf"))
+    inputs = tiny_inputs(seed=5)
+    with torch.no_grad():
+        sequence = hf(input_ids=torch.tensor(inputs["input_ids"], dtype=torch.long),
+                      attention_mask=torch.tensor(inputs["input_mask"], dtype=torch.long),
+                      token_type_ids=torch.tensor(inputs["segment_ids"], dtype=torch.long)).last_hidden_state.numpy()
+    c, weights, _ = checkpoint_files.load(str(tmp_path / "hf"))
+    assert not checkpoints.has_pooler(weights) and checkpoints.heads_of(weights) == ()
+    encoder = checkpoint_files.build_model(c, weights)
+    assert isinstance(encoder, BertEncoder) and encoder.pooler is None
+    out = encoder(inputs)
+    assert "pooled_output" not in out
+    real = inputs["input_mask"].astype(bool)
+    np.testing.assert_allclose(out["sequence_output"].numpy()[real], sequence[real], atol=1e-5, rtol=0)
+    for model in (BertEncoder(config), BertClassifier(config, num_labels=3)):  # these read the pooled output
+        with pytest.raises(ValueError, match="missing from checkpoint: bert/pooler/dense/kernel.*no pooler"):
+            checkpoints.set_weights(model, weights)
+    checkpoint_files.save(c, weights, str(tmp_path / "keras"), "keras")
+    checkpoint_files.save(*checkpoint_files.load(str(tmp_path / "keras"))[:2], str(tmp_path / "tf1"), "tf1")
+    _, back, _ = checkpoint_files.load(str(tmp_path / "tf1"), "tf1")
+    assert back.keys() == weights.keys()
+    np.testing.assert_allclose(checkpoint_files.build_model(c, back)(inputs)["sequence_output"].numpy()[real],
+                               sequence[real], atol=1e-5, rtol=0)
 
 
 def test_round_trip_hf_tf1_keras_hf_is_bit_exact(config, tmp_path):
@@ -186,6 +308,8 @@ def test_activation_names_are_translated_not_copied():
     hf = checkpoint_files.config_to_hf(tiny_config(hidden_act="gelu"))
     assert hf["hidden_act"] == "gelu_new"
     assert checkpoint_files.config_to_hf(tiny_config(hidden_act="gelu_exact"))["hidden_act"] == "gelu"
+    assert checkpoint_files.config_to_hf(tiny_config(hidden_act=""))["hidden_act"] == "linear"
+    assert checkpoint_files.config_to_hf(tiny_config(hidden_act=None))["hidden_act"] == "linear"
     assert checkpoint_files.config_from_hf({**hf, "hidden_act": "gelu"}).hidden_act == "gelu_exact"
     assert checkpoint_files.config_from_hf({**hf, "hidden_act": "gelu_pytorch_tanh"}).hidden_act == "gelu"
     with pytest.raises(ValueError, match="hidden_act 'silu'"):

@@ -60,6 +60,18 @@ def test_json_round_trip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["c.json"]  # no temp file left behind
 
 
+@pytest.mark.parametrize("hidden_act", ["", None])
+def test_empty_or_null_hidden_act_is_accepted_as_the_originals_identity(hidden_act, tmp_path):
+    # The original's BertConfig takes any value and its get_activation maps "" and None to no activation.
+    path = tmp_path / "bert_config.json"
+    path.write_text(json.dumps({"vocab_size": 99, "hidden_act": hidden_act}))
+    c = BertConfig.from_json_file(str(path))
+    assert c.hidden_act == hidden_act
+    assert json.loads(c.to_json_string())["hidden_act"] == hidden_act
+    with pytest.raises(ValueError, match="hidden_act 0"):
+        BertConfig(vocab_size=99, hidden_act=0)
+
+
 @pytest.mark.parametrize(
     "changes, field",
     [

@@ -12,6 +12,7 @@ from bert_tf.config import BertConfig
 from bert_tf.modeling import (
     BertEmbeddings,
     BertEncoder,
+    BertMaskedLM,
     BertPretrainer,
     ClassificationHead,
     MaskedLMHead,
@@ -66,6 +67,9 @@ def test_gelu_is_the_tanh_approximation():
     assert float(gelu_exact(np.float32(1.0))) == pytest.approx(0.8413447, abs=1e-6)
     assert float(gelu_tanh(np.float32(0.0))) == 0.0
     assert get_activation("GELU") is gelu_tanh
+    # The original's get_activation: "linear", "" and None (any non-string is returned as is) mean no activation.
+    assert get_activation("LINEAR") is get_activation("") is get_activation(None) is None
+    assert TransformerBlock(tiny_config(hidden_act="")).intermediate.activation is keras.activations.linear
     with pytest.raises(ValueError, match="Unsupported activation: 'swish'"):
         get_activation("swish")
 
@@ -204,15 +208,18 @@ def test_classification_head_get_config_round_trips():
     assert ClassificationHead.from_config(head.get_config()).get_config() == head.get_config()
 
 
-@pytest.mark.parametrize("cls", [BertEncoder, BertPretrainer])
-def test_keras_save_load_reproduces_outputs_exactly(cls, config, tmp_path):
-    model = cls(config)
-    checkpoints.set_weights(model, random_weights(config, with_heads=cls is BertPretrainer))
+@pytest.mark.parametrize("cls, kwargs", [(BertEncoder, {}), (BertEncoder, {"with_pooler": False}),
+                                         (BertPretrainer, {}), (BertMaskedLM, {"with_pooler": False})])
+def test_keras_save_load_reproduces_outputs_exactly(cls, kwargs, config, tmp_path):
+    model = cls(config, **kwargs)
+    checkpoints.set_weights(model, random_weights(config))  # heads and a pooler the model lacks are skipped
     inputs = tiny_inputs()
     path = str(tmp_path / "model.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert type(loaded) is cls and loaded.config == config
+    assert loaded(inputs).keys() == model(inputs).keys()
+    assert ("pooled_output" in model(inputs)) == kwargs.get("with_pooler", True)
     for key, value in model(inputs).items():
         if key != "encoder_outputs":
             np.testing.assert_array_equal(value.numpy(), loaded(inputs)[key].numpy())

@@ -2,6 +2,7 @@
 
 from bert_tf.modeling.encoder import BertEncoder, attention_mask_adder
 from bert_tf.modeling.heads import (
+    BertMaskedLM,
     BertPretrainer,
     ClassificationHead,
     MaskedLMHead,
@@ -26,6 +27,7 @@ __all__ = [
     "BertEmbeddings",
     "BertClassifier",
     "BertEncoder",
+    "BertMaskedLM",
     "BertMultipleChoice",
     "BertPretrainer",
     "ClassificationHead",

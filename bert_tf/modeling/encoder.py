@@ -27,22 +27,30 @@ class BertEncoder(ConfigModel):
     Returns a dict: `sequence_output` [B, S, H], `pooled_output` [B, H], `encoder_outputs` (list of L [B, S, H],
     the embedding output not included, as the original's `all_encoder_layers`), `embedding_output` [B, S, H], and
     with `return_attention_probs=True` also `attention_probs` (list of L [B, N, S, T]).
+
+    with_pooler=False: no pooler weights and no `pooled_output`, for checkpoints saved without one (Hugging Face
+    BertForMaskedLM, BertModel(add_pooling_layer=False)); `pooler` is then None.
     """
 
-    def __init__(self, config, name="bert", **kwargs):
+    def __init__(self, config, with_pooler=True, name="bert", **kwargs):
         super().__init__(config, name=name, **kwargs)
         c = self.config
+        self.with_pooler = with_pooler
         self.embeddings = BertEmbeddings(c, name="embeddings")
         self.encoder_layers = [TransformerBlock(c, name=f"layer_{i}") for i in range(c.num_hidden_layers)]
-        self.pooler = dense(c, c.hidden_size, "pooler", activation="tanh")
+        self.pooler = dense(c, c.hidden_size, "pooler", activation="tanh") if with_pooler else None
         self.build()
 
     def build(self, input_shape=None):
         self.embeddings.build()
         for block in self.encoder_layers:
             block.build()
-        self.pooler.build((None, self.config.hidden_size))
+        if self.pooler is not None:
+            self.pooler.build((None, self.config.hidden_size))
         self.built = True
+
+    def get_config(self):
+        return {**super().get_config(), "with_pooler": self.with_pooler}
 
     @property
     def embedding_table(self):
@@ -64,13 +72,9 @@ class BertEncoder(ConfigModel):
             x, probs = block(x, mask_adder, training=training)  # [B, S, H], [B, N, S, T]
             encoder_outputs.append(x)
             attention_probs.append(probs)
-        pooled_output = self.pooler(x[:, 0])  # [B, H]: dense+tanh on [CLS], no dropout
-        outputs = {
-            "sequence_output": x,
-            "pooled_output": pooled_output,
-            "encoder_outputs": encoder_outputs,
-            "embedding_output": embedding_output,
-        }
+        outputs = {"sequence_output": x, "encoder_outputs": encoder_outputs, "embedding_output": embedding_output}
+        if self.pooler is not None:
+            outputs["pooled_output"] = self.pooler(x[:, 0])  # [B, H]: dense+tanh on [CLS], no dropout
         if return_attention_probs:
             outputs["attention_probs"] = attention_probs
         return outputs

@@ -96,6 +96,39 @@ class SpanHead(ConfigLayer):
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
+class BertMaskedLM(ConfigModel):
+    """BertEncoder + masked-LM head only: Hugging Face's BertForMaskedLM, or a TF1 checkpoint without NSP.
+
+    Inputs as BertPretrainer's; outputs the encoder's dict plus `masked_lm_logits` [B, P, V].
+    with_pooler: HF's BertForMaskedLM has no pooler; original checkpoints stripped of NSP keep theirs.
+    """
+
+    def __init__(self, config, with_pooler=True, name="bert_masked_lm", **kwargs):
+        super().__init__(config, name=name, **kwargs)
+        self.with_pooler = with_pooler
+        self.encoder = BertEncoder(self.config, with_pooler=with_pooler)
+        self.masked_lm = MaskedLMHead(self.config)
+        self.build()
+
+    def build(self, input_shape=None):
+        self.masked_lm.build()
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return _with_masked_lm(self.encoder, self.masked_lm, inputs, training)
+
+    def get_config(self):
+        return {**super().get_config(), "with_pooler": self.with_pooler}
+
+
+def _with_masked_lm(encoder, masked_lm, inputs, training):
+    outputs = dict(encoder(inputs, training=training))
+    outputs["masked_lm_logits"] = masked_lm(
+        outputs["sequence_output"], inputs["masked_lm_positions"], encoder.embedding_table)
+    return outputs
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
 class BertPretrainer(ConfigModel):
     """BertEncoder + masked-LM head (tied to the word embeddings) + next-sentence head.
 
@@ -117,9 +150,7 @@ class BertPretrainer(ConfigModel):
         self.built = True
 
     def call(self, inputs, training=None):
-        outputs = dict(self.encoder(inputs, training=training))
-        outputs["masked_lm_logits"] = self.masked_lm(
-            outputs["sequence_output"], inputs["masked_lm_positions"], self.encoder.embedding_table)
+        outputs = _with_masked_lm(self.encoder, self.masked_lm, inputs, training)
         outputs["next_sentence_logits"] = self.next_sentence(outputs["pooled_output"], training=training)
         return outputs
 

@@ -38,8 +38,11 @@ _ACTIVATIONS = {"gelu": gelu_tanh, "gelu_exact": gelu_exact, "relu": ops.relu, "
                 "linear": None}
 
 
-def get_activation(name: str):
-    """Maps a `hidden_act` string (case-insensitive, as the original) to a function; "linear" -> None."""
+def get_activation(name: str | None):
+    """Maps a `hidden_act` string (case-insensitive, as the original) to a function; "linear", "" and None -> None
+    (no activation: the original's get_activation returns None for an empty or non-string name)."""
+    if name is None or name == "":
+        return None
     key = name.lower() if isinstance(name, str) else name
     if key not in _ACTIVATIONS:
         raise ValueError(f"Unsupported activation: {name!r} (supported: {sorted(_ACTIVATIONS)})")
