@@ -41,6 +41,7 @@ flags.DEFINE_bool("verbose_logging", False, "Accepted for compatibility.")
 flags.DEFINE_bool("version_2_with_negative", False, "SQuAD v2.0: some questions have no answer.")
 flags.DEFINE_float("null_score_diff_threshold", 0.0, "Predict null if null_score - best_non_null > threshold.")
 flags.DEFINE_integer("seed", None, "Seed of the head's initial weights, dropout and input order.")
+flags.DEFINE_string("export_dir", None, "Write a TF Serving SavedModel here (raw question + context -> answer).")
 cli.define_tpu_flags()
 cli.define_runtime_flags()
 FLAGS = flags.FLAGS
@@ -97,6 +98,12 @@ def main(_):
             write_eval_results(f.output_dir, results)
             write_text_atomic(os.path.join(f.output_dir, "eval_results.json"), json.dumps(results, indent=2) + "\n")
             logging.info("***** Eval results *****\n%s", "\n".join(f"  {k} = {v}" for k, v in sorted(results.items())))
+    if f.export_dir:
+        from bert_tf.export.squad import export_squad
+
+        export_squad(tuner.model, f.export_dir, f.vocab_file, f.do_lower_case, f.max_seq_length, **windows,
+                     n_best_size=f.n_best_size, max_answer_length=f.max_answer_length,
+                     version_2_with_negative=f.version_2_with_negative)
 
 
 if __name__ == "__main__":

@@ -134,3 +134,19 @@ def test_encoder_pair_works_from_keras_like_the_encoder(config, tmp_path):
     info = tf.saved_model.load(str(tmp_path / "enc")).signatures["tokenization_info"]()
     assert open(info["vocab_file"].numpy().decode()).read().splitlines() == VOCAB
     assert bool(info["do_lower_case"].numpy())
+
+
+def test_classifier_export_refuses_the_kinds_it_cannot_serve(config, tmp_path):
+    from bert_tf.modeling import BertMultipleChoice, BertSpanLabeler, BertTagger
+
+    vocab_file = write_vocab(tmp_path / "vocab.txt", VOCAB)
+    cases = [(BertMultipleChoice(config), "a multiple_choice model \\(BertMultipleChoice\\): task kind "
+                                          "'multiple_choice' has no SavedModel export"),
+             (BertTagger(config, num_labels=4), "a tagging model \\(BertTagger\\): task kind 'tagging' has no"),
+             (BertSpanLabeler(config), "a span model \\(BertSpanLabeler\\): export it with "
+                                       "bert_tf.export.squad.export_squad")]
+    for model, message in cases:
+        with pytest.raises(ValueError, match="^export_classifier exports classification and regression models "
+                                             "\\(BertClassifier\\); got " + message):
+            export.export_classifier(model, str(tmp_path / "out"), vocab_file, True, MAX_SEQ_LENGTH)
+    assert not (tmp_path / "out").exists()

@@ -1,5 +1,5 @@
 """SavedModels for TF Serving: fine-tuned classifiers with raw-text, token-id and tf.Example signatures, and the
-TF-Hub-style encoder pair (a text preprocessor and an encoder).
+TF-Hub-style encoder pair (a text preprocessor and an encoder); SQuAD span models in `bert_tf.export.squad`.
 
 Everything exported uses only ops stock TF Serving has (core TF plus tensorflow-text's classic
 `WordpieceTokenizeWithOffsets`); the vocab travels as an asset. A SavedModel loads with `tensorflow` and
@@ -14,9 +14,12 @@ import tempfile
 
 import tensorflow as tf
 
+from bert_tf.modeling import BertClassifier
 from bert_tf.text_ops import BertTextTokenizer, pack_inputs
 
 FEATURE_KEYS = ("input_ids", "input_mask", "segment_ids")
+# The task kinds whose models export_classifier cannot serve: their outputs are not one row of class logits.
+_OTHER_KINDS = {"BertMultipleChoice": "multiple_choice", "BertTagger": "tagging", "BertSpanLabeler": "span"}
 
 
 def _ids_spec(name):
@@ -71,7 +74,10 @@ def export_classifier(model, export_dir, vocab_file, do_lower_case, max_seq_leng
       `logits`, `label_ids`, `labels` (the label names); regression: `scores` [B].
     - `serve_ids`: `input_ids`, `input_mask`, `segment_ids` int32 [B, S] -> the same outputs.
     - `serve_examples`: serialized tf.Examples with the original int64 features (length max_seq_length).
+
+    Raises ValueError for any other model (multiple_choice, tagging and span kinds), before anything is written.
     """
+    _check_classifier(model)
     server = ClassifierServer(model, TextPacker(vocab_file, do_lower_case, max_seq_length), label_names, regression)
     if pair:
         serve_text = tf.function(lambda text_a, text_b: server.outputs(server.packer.pack(text_a, text_b)),
@@ -89,6 +95,21 @@ def export_classifier(model, export_dir, vocab_file, do_lower_case, max_seq_leng
     server.serve_text, server.serve_ids, server.serve_examples = serve_text, serve_ids, serve_examples
     _save(server, export_dir, {"serving_default": serve_text, "serve_ids": serve_ids,
                                "serve_examples": serve_examples})
+
+
+def _check_classifier(model):
+    """A multiple-choice, tagging or span model would trace, but its logits would be served as classes."""
+    if isinstance(model, BertClassifier):
+        return
+    name = type(model).__name__
+    kind = _OTHER_KINDS.get(name)
+    if kind == "span":
+        why = "a span model (BertSpanLabeler): export it with bert_tf.export.squad.export_squad"
+    elif kind:
+        why = f"a {kind} model ({name}): task kind {kind!r} has no SavedModel export"
+    else:
+        why = f"a {name}"
+    raise ValueError(f"export_classifier exports classification and regression models (BertClassifier); got {why}")
 
 
 class EncoderServer(tf.Module):
