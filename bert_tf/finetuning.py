@@ -116,7 +116,8 @@ class FineTuning:
 
     def train(self, features, num_examples):
         """Trains on `features` for int(num_examples / batch x epochs) steps, resuming from output_dir's latest
-        training checkpoint if there is one; returns the Keras history (None if nothing was left to train)."""
+        training checkpoint if there is one; returns the Keras history (None if nothing was left to train).
+        `save` then writes the result in the original layout."""
         o = self.options
         num_steps, num_warmup = train_steps(num_examples, o.train_batch_size, o.num_train_epochs, o.warmup_proportion)
         if num_steps < 1:
@@ -145,7 +146,6 @@ class FineTuning:
                                      callbacks=[saver],
                                      verbose=2 if num_steps - done > 1 else 0)
         self.global_step = num_steps
-        self.save()
         return history
 
     def save(self, vocab_file=None):

@@ -2,6 +2,14 @@
 
 import numpy as np
 
+# The head of a script that imports the original google-research/bert code (pip bert-tensorflow) in its own
+# process (its scripts define absl flags at import); bert.modeling imports contrib.layers, unused by the scripts.
+ORIGINAL_IMPORTS = """
+import json, sys, types
+contrib = types.ModuleType("tensorflow.contrib")
+contrib.layers = None
+sys.modules["tensorflow.contrib"] = contrib
+"""
 VOCAB = 99  # B 13, S 7, H 32, N 4, D 8, I 37, V 99, P 3, T 2, positions 16: no two alike
 BATCH, SEQ, PREDICTIONS = 13, 7, 3
 

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import random_weights, write_vocab
+from helpers import ORIGINAL_IMPORTS, random_weights, write_vocab
 
 from bert_tf import checkpoint_files
 from bert_tf.modeling import BertEncoder
@@ -76,11 +76,7 @@ LINES = ["cat ||| \u200b", "the cat |||  \t", "\x05 ||| sat", "a ||| b ||| c", "
 # The packing (and line parsing) of the original extract_features and of ours, each in its own process: both
 # define the same absl flags at import. Each prints [[tokens, input_ids, input_mask, segment ids] per example]
 # for the grid at every length, then the (text_a, text_b) that read_examples gives for LINES.
-_ORIGINAL = """
-import json, sys, types
-contrib = types.ModuleType("tensorflow.contrib")  # bert.modeling imports contrib.layers; unused here
-contrib.layers = None
-sys.modules["tensorflow.contrib"] = contrib
+_ORIGINAL = ORIGINAL_IMPORTS + """
 from bert import extract_features, tokenization
 extract_features.FLAGS(["oracle"])
 job = json.load(open(sys.argv[1]))

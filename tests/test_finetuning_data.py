@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import write_vocab
+from helpers import ORIGINAL_IMPORTS, write_vocab
 
 from bert_tf import finetuning_data as fd
 from bert_tf.tokenization import FullTokenizer
@@ -90,11 +90,7 @@ GRID_A = ["", "\u200b", "cat", "the cat", "the cat sat on a mat . dogs running"]
 GRID_B = [None, "", "\u200b", "\x05", " \t", "cat", "the cat", "the cat sat on a mat . dogs running"]
 GRID_LENGTHS = [3, 4, 5, 6, 8]
 # The original run_classifier.convert_single_example over the grid; its own process (absl flags at import).
-_ORACLE = """
-import json, sys, types
-contrib = types.ModuleType("tensorflow.contrib")  # bert.modeling imports contrib.layers; unused here
-contrib.layers = None
-sys.modules["tensorflow.contrib"] = contrib
+_ORACLE = ORIGINAL_IMPORTS + """
 from bert import run_classifier, tokenization
 run_classifier.FLAGS(["oracle"])
 job = json.load(open(sys.argv[1]))
