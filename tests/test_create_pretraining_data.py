@@ -245,6 +245,19 @@ def hand_replacements(tokens, picked_in_draw_order, rng):
     return output
 
 
+def assert_record(got, tokens, output, masked, len_a, padding_predictions):
+    """The parsed record equals the hand derivation: `output` tokens after masking, segment A of `len_a` tokens
+    ([CLS] a [SEP]), the `masked` positions in order, then `padding_predictions` zero entries."""
+    ids = {t: i for i, t in enumerate(TINY_VOCAB)}
+    pad = [0] * padding_predictions
+    np.testing.assert_array_equal(got["input_ids"], [ids[t] for t in output])
+    np.testing.assert_array_equal(got["input_mask"], [1] * len(tokens))
+    np.testing.assert_array_equal(got["segment_ids"], [0] * len_a + [1] * (len(tokens) - len_a))
+    np.testing.assert_array_equal(got["masked_lm_positions"], masked + pad)
+    np.testing.assert_array_equal(got["masked_lm_ids"], [ids[tokens[p]] for p in masked] + pad)
+    np.testing.assert_array_equal(got["masked_lm_weights"], [1.0] * len(masked) + [0.0] * padding_predictions)
+
+
 def hand_record(tmp_path, text, config):
     """The single record `text` gives under `config` (one instance: dupe_factor 1, one chunk)."""
     (tmp_path / "doc.txt").write_text(text)
@@ -258,7 +271,6 @@ def hand_record(tmp_path, text, config):
 def test_hand_derived_actual_next_with_truncation(tmp_path):
     """One document of two 6-token segments, max_seq_length 12: an actual-next pair truncated 12 -> 9 tokens,
     every draw in the spec's order by hand (spec §2.2-2.5)."""
-    ids = {t: i for i, t in enumerate(TINY_VOCAB)}
     config = PretrainingDataConfig(max_seq_length=12, max_predictions_per_seq=3, random_seed=15, dupe_factor=1)
     got = hand_record(tmp_path, "The man went to the store\nhe bought a gallon of milk\n", config)
     rng = random.Random(15)
@@ -280,19 +292,13 @@ def test_hand_derived_actual_next_with_truncation(tmp_path):
     picked = candidates[:num_to_predict]
     output = hand_replacements(tokens, picked, rng)
     masked = sorted(picked)
-    np.testing.assert_array_equal(got["input_ids"], [ids[t] for t in output])
-    np.testing.assert_array_equal(got["input_mask"], [1] * 12)
-    np.testing.assert_array_equal(got["segment_ids"], [0] * 7 + [1] * 5)
-    np.testing.assert_array_equal(got["masked_lm_positions"], masked + [0])
-    np.testing.assert_array_equal(got["masked_lm_ids"], [ids[tokens[p]] for p in masked] + [0])
-    np.testing.assert_array_equal(got["masked_lm_weights"], [1.0, 1.0, 0.0])
+    assert_record(got, tokens, output, masked, len_a=7, padding_predictions=1)
     np.testing.assert_array_equal(got["next_sentence_labels"], [0])  # 0: B is the actual next
 
 
 def test_hand_derived_whole_word_masking(tmp_path):
     """"the man went running" (running -> run ##ning) with do_whole_word_mask: words are picked whole in
     shuffled order, and a word that would overshoot num_to_predict is skipped for a later, shorter one."""
-    ids = {t: i for i, t in enumerate(TINY_VOCAB)}
     config = PretrainingDataConfig(max_seq_length=13, max_predictions_per_seq=5, random_seed=34, dupe_factor=1,
                                    masked_lm_prob=0.3, do_whole_word_mask=True)
     got = hand_record(tmp_path, "The man went running\n", config)
@@ -321,12 +327,7 @@ def test_hand_derived_whole_word_masking(tmp_path):
     assert (groups[:4], picked, skipped) == ([[10, 11], [8], [4, 5], [1]], [10, 11, 8, 1], [[4, 5]])
     output = hand_replacements(tokens, picked, rng)  # the 80/10/10 draws are per piece
     masked = sorted(picked)
-    np.testing.assert_array_equal(got["input_ids"], [ids[t] for t in output])
-    np.testing.assert_array_equal(got["input_mask"], [1] * 13)
-    np.testing.assert_array_equal(got["segment_ids"], [0] * 7 + [1] * 6)
-    np.testing.assert_array_equal(got["masked_lm_positions"], masked + [0])
-    np.testing.assert_array_equal(got["masked_lm_ids"], [ids[tokens[p]] for p in masked] + [0])
-    np.testing.assert_array_equal(got["masked_lm_weights"], [1.0] * 4 + [0.0])
+    assert_record(got, tokens, output, masked, len_a=7, padding_predictions=1)
     np.testing.assert_array_equal(got["next_sentence_labels"], [1])
 
 
