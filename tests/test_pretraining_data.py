@@ -52,14 +52,70 @@ def test_documents_split_on_blank_lines_not_on_files(tmp_path, tokenizer):
     assert shuffled.documents == expected
 
 
+def whole_line_reference(paths, tokenizer):
+    """What the original reads: every stripped line tokenized whole, blank lines ending documents."""
+    tokens, bounds = [], [[0]]
+    for path in paths:
+        for line in documents.read_lines(path):
+            line = line.strip()
+            if not line:
+                bounds.append([len(tokens)])
+                continue
+            ids = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(line))
+            if ids:
+                tokens += ids
+                bounds[-1].append(len(tokens))
+    return tokens, [b for b in bounds if len(b) > 1]
+
+
+@pytest.mark.parametrize("do_lower_case", [True, False])
+def test_vectorised_reading_equals_whole_line_tokenization(tmp_path, do_lower_case):
+    """Random text from hard pieces (Unicode spaces, deleted controls, accents, CJK, punctuation runs, long and
+    case-mixed words, blank-looking lines, files without a final newline), read in blocks down to one byte."""
+    vocab = write_vocab(tmp_path / "vocab.txt", [*TINY_VOCAB, "The", "Man", "caf", "##e", "##\u00e9", "x", "##x",
+                                                "\u4e2d", "-", ":"])
+    tokenizer = tokenization.FullTokenizer(vocab, do_lower_case)
+    pieces = ["the", "Man", "MAN", "ran", "runs", "caf\u00e9", "CAFE\u0301", "\u4e2d\u6587", "a\u00a0b", "x\x0by",
+              "p\x1cq", "\x85", "\u3000", "\u2028", "\u2009", "\u2014x", "\u201cq\u201d", "", " ", "\t", "\x00",
+              "\x01z", "run,ning!", "--:", "x" * 15, "x" * 16, "x" * 15 + "h", "X" * 23, "y" * 300, "\xad", "\u200b", "\ufeff", "\n",
+              "\n\n", "  \n", "\x1c\n", "\x7f"]
+    rng = random.Random(0)
+    for trial in range(60):
+        paths = []
+        for k in range(rng.randint(1, 3)):
+            text = "".join(rng.choice(pieces) + rng.choice([" ", "\t", "", "\n", "  "])
+                           for _ in range(rng.randint(0, 50)))
+            paths.append(tmp_path / f"t{k}.txt")
+            paths[-1].write_text(text, encoding="utf-8")
+        tokens, bounds = whole_line_reference(paths, tokenizer)
+        for block_bytes in (1, 7, 1 << 22):
+            corpus = documents.read_documents(paths, tokenizer, block_bytes=block_bytes)
+            assert corpus.tokens.tolist() == tokens and corpus.documents == bounds, (trial, block_bytes)
+
+
+def test_unicode_spaces_are_every_non_ascii_character_str_split_splits_on():
+    found = [chr(c).encode() for c in range(0x80, sys.maxunicode + 1) if chr(c).isspace()]
+    assert sorted(found) == sorted(documents._UNICODE_SPACES)
+
+
+def test_unit_grouping_survives_hash_collisions(monkeypatch):
+    rng = np.random.default_rng(0)
+    low, high = (rng.integers(0, n, 1000).astype(np.uint64) for n in (5, 3))
+    pairs = list(zip(low.tolist(), high.tolist(), strict=True))
+    for mix in (documents._MIX, (0, 0)):  # (0, 0): every pair has the same hash, so the exact path is taken
+        monkeypatch.setattr(documents, "_MIX", mix)
+        group, first = documents._group(low, high)
+        assert len(first) == len(set(pairs)) == 15
+        assert all(pairs[first[group[k]]] == pairs[k] for k in range(1000))
+        assert len({(group[k], pairs[k]) for k in range(1000)}) == 15
+
+
 def test_word_cache_gives_the_tokenizer_output_on_hard_lines(tokenizer):
     """Whole-line tokenization == per-word tokenization, except around deleted whitespace-like controls."""
-    line_ids = documents._LineIds(tokenizer)
+    line_ids = documents._WordIds(tokenizer)
     for line in ["the man\x0bwent", "cat\x1csat\x85on", "milk\u2028mat\u2029red", "un\x00wanted caf\u00e9 ZEBRA",
                  "penguins\u00a0are\u3000birds", "中the文 \tcat", "running,flightless!", "x" * 250]:
-        out = [7]
-        line_ids.extend(out, line)
-        assert out[1:] == tokenizer.convert_tokens_to_ids(tokenizer.tokenize(line)), line
+        assert line_ids.line_ids(line) == tokenizer.convert_tokens_to_ids(tokenizer.tokenize(line)), line
 
 
 def test_deleted_space_characters_are_exactly_the_isspace_controls():
@@ -409,10 +465,10 @@ def test_dynamic_without_next_sentence(tmp_path, tokenizer):
     # Every corpus token appears exactly once, each sequence a run of whole lines (documents are shuffled).
     reread = documents.read_documents([corpus], tokenizer)
     bodies = [row[1:n - 1].tolist() for row, n in zip(seqs["input_ids"], lengths, strict=True)]
-    assert sorted(t for body in bodies for t in body) == sorted(reread.tokens)
+    assert sorted(t for body in bodies for t in body) == sorted(reread.tokens.tolist())
     line_starts = {b for bounds in reread.documents for b in bounds}
     for body in bodies:
-        start = next(s for s in line_starts if reread.tokens[s:s + len(body)] == body)
+        start = next(s for s in line_starts if reread.tokens[s:s + len(body)].tolist() == body)
         assert start + len(body) in line_starts or len(body) == 18
     batch = dynamic_batches(seqs, count=1)[0]
     assert batch["input_ids"].shape == (16, 20) and (batch["masked_lm_weights"].sum(axis=1) >= 1).all()

@@ -52,11 +52,13 @@ def _unmasked_ids(spans, tokens, column, vocab_info):
     """[CLS] tokens[a_start:a_end] [SEP] tokens[b_start:b_end] [SEP], zero-padded, one row per span."""
     a_start, len_a, b_start = spans[:, 0], spans[:, 1] - spans[:, 0], spans[:, 2]
     len_b = spans[:, 3] - b_start
-    in_a = (column >= 1) & (column <= len_a[:, None])
-    in_b = (column >= len_a[:, None] + 2) & (column < (len_a + len_b + 2)[:, None])
-    source = np.where(in_a, a_start[:, None] + column - 1, b_start[:, None] + column - len_a[:, None] - 2)
-    input_ids = np.where(in_a | in_b, tokens[np.where(in_a | in_b, source, 0)], 0).astype(np.int64)
+    # Column c holds tokens[a_start + c - 1] in A and tokens[b_start + c - len_a - 2] in B; [CLS], [SEP] and
+    # padding are out of both and set below.
+    in_b = column > len_a[:, None]
+    source = column + np.where(in_b, (b_start - len_a - 2)[:, None], (a_start - 1)[:, None])
     rows = np.arange(len(spans))
+    input_ids = np.take(tokens, source, mode="clip")
+    input_ids[column >= (len_a + len_b + 2)[:, None]] = 0
     input_ids[:, 0] = vocab_info.cls_id
     input_ids[rows, len_a + 1] = vocab_info.sep_id
     input_ids[rows, len_a + len_b + 2] = vocab_info.sep_id
@@ -69,18 +71,22 @@ def _masked_lm_columns(arrays, indices, input_ids, max_predictions_per_seq):
     chosen_starts = np.cumsum(chosen) - chosen
     flat = np.repeat(arrays["mask_offsets"][indices] - chosen_starts, chosen) + np.arange(int(chosen.sum()))
     row = np.repeat(np.arange(len(indices)), chosen)
-    positions, values = arrays["mask_positions"][flat], arrays["mask_values"][flat]
-    by_position = np.lexsort((positions, row))
-    row, positions, values = row[by_position], positions[by_position], values[by_position]
-    slot = np.arange(len(row)) - np.repeat(chosen_starts, chosen)
+    # Sorted by position within each row: a row's positions are distinct, so laying the draws out on the
+    # [row, position] grid and reading it back in row-major order sorts them (cheaper than a sort).
+    width = input_ids.shape[1]
+    value_grid = np.full(input_ids.size, -2, np.int32)  # -2: not predicted; -1: kept; else the id written
+    value_grid[row * width + arrays["mask_positions"][flat]] = arrays["mask_values"][flat]
+    cells = np.flatnonzero(value_grid != -2)
+    row, positions, values = cells // width, cells % width, value_grid[cells]
+    slots = row * max_predictions_per_seq + np.arange(len(row)) - np.repeat(chosen_starts, chosen)
     shape = (len(indices), max_predictions_per_seq)
     masked_lm_positions = np.zeros(shape, np.int64)
     masked_lm_ids = np.zeros(shape, np.int64)
     masked_lm_weights = np.zeros(shape, np.float32)
-    masked_lm_positions[row, slot] = positions
-    masked_lm_ids[row, slot] = input_ids[row, positions]  # labels: the tokens before replacement
-    masked_lm_weights[row, slot] = 1.0
+    masked_lm_positions.ravel()[slots] = positions
+    masked_lm_ids.ravel()[slots] = input_ids.ravel()[cells]  # labels: the tokens before replacement
+    masked_lm_weights.ravel()[slots] = 1.0
     replaced = values >= 0
-    input_ids[row[replaced], positions[replaced]] = values[replaced]
+    input_ids.ravel()[cells[replaced]] = values[replaced]
     return {"masked_lm_positions": masked_lm_positions, "masked_lm_ids": masked_lm_ids,
             "masked_lm_weights": masked_lm_weights}

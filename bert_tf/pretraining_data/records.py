@@ -101,14 +101,35 @@ def _varint_bytes(value: int) -> bytes:
     return bytes(out)
 
 
+@functools.cache
+def _varint_table():
+    """Packed varints of 0 .. 2**16 - 1, three bytes each with zeros after the last: uint8 [2**16, 3]."""
+    values = np.arange(1 << 16, dtype=np.uint32)
+    planes = np.zeros((len(values), 3), np.uint8)
+    for k in range(3):
+        planes[:, k] = (values >> (7 * k)) & 0x7F
+        planes[:, k] |= ((values >> (7 * (k + 1))) > 0).astype(np.uint8) << 7
+        planes[:, k][(values >> (7 * k)) == 0] = 0  # past the last byte
+    return planes
+
+
 def _varint_block(values):
-    """Packed varints of each row of a non-negative int array [R, N] -> (block [R, N * B], keep mask)."""
+    """Packed varints of each row of a non-negative int array [R, N] -> (block [R, N * B], keep mask or None
+    when every byte is kept, kept bytes per row)."""
     values = np.asarray(values)
+    rows, width = values.shape
     if values.size and values.min() < 0:
         raise ValueError(f"negative feature value {values.min()} (the writer packs non-negative ids only)")
     top = int(values.max(initial=0))
     if top < 0x80:  # one byte each
-        return values.astype(np.uint8), np.ones(values.shape, bool)
+        return values.astype(np.uint8), None, np.full(rows, width, np.int64)
+    if top < 1 << 16:  # vocab ids: a table lookup (np.take: much faster than fancy indexing for 2-D rows)
+        planes = np.take(_varint_table(), values.reshape(-1), axis=0).reshape(rows, width * 3)
+        # Only a varint's first byte can be 0 (for the value 0): continuation bytes have the top bit set, and
+        # the last byte of a longer varint holds the value's nonzero top bits.
+        keep = planes != 0
+        keep[:, ::3] = True
+        return planes, keep, keep.sum(axis=1, dtype=np.int64)
     most = (top.bit_length() + 6) // 7  # bytes of the largest value
     values = values.astype(np.uint32 if top < 1 << 32 else np.uint64)
     sizes = np.ones(values.shape, np.uint8)
@@ -118,16 +139,18 @@ def _varint_block(values):
     for k in range(most):
         planes[..., k] = ((values >> (7 * k)).astype(np.uint8) & 0x7F) | ((sizes > k + 1).view(np.uint8) << 7)
     keep = np.arange(most) < sizes[..., None]
-    return planes.reshape(len(values), -1), keep.reshape(len(values), -1)
+    return planes.reshape(rows, -1), keep.reshape(rows, -1), sizes.sum(axis=1, dtype=np.int64)
 
 
 def _lookup_block(pieces, keys):
-    """Block whose row r holds the bytes `pieces[keys[r]]` (a short list of bytes), with its keep mask."""
+    """Block whose row r holds the bytes `pieces[keys[r]]` (a short list of bytes): (block, keep, lengths)."""
     lengths = np.array([len(p) for p in pieces], np.int64)
     table = np.zeros((len(pieces), int(lengths.max(initial=0))), np.uint8)
     for k, piece in enumerate(pieces):
         table[k, :len(piece)] = np.frombuffer(piece, np.uint8)
-    return table[keys], np.arange(table.shape[1]) < lengths[keys][:, None]
+    if len(pieces) == 1:  # every row the same: no mask needed
+        return np.broadcast_to(table, (len(keys), table.shape[1])), None, np.full(len(keys), lengths[0])
+    return table[keys], np.arange(table.shape[1]) < lengths[keys][:, None], lengths[keys]
 
 
 def _feature_header(name: str, is_float: bool, payload_length: int) -> bytes:
@@ -143,31 +166,33 @@ def _feature_header(name: str, is_float: bool, payload_length: int) -> bytes:
     return b"\x0a" + _varint_bytes(entry_length) + key_field + value_field + feature + packed
 
 
+def _lookup_by_length(make_piece, lengths):
+    """`_lookup_block` of `make_piece(n)` for each row's length n (few distinct lengths, built once each)."""
+    unique, inverse = np.unique(lengths, return_inverse=True)
+    return _lookup_block([make_piece(int(n)) for n in unique], inverse.ravel())
+
+
 def _example_blocks(features):
-    """(block, keep) pairs whose kept bytes, row by row, are each row's serialized Example."""
+    """(block, keep or None, lengths) triples whose kept bytes, row by row, are each row's serialized Example."""
     blocks = []
     for name, is_float in FEATURES:
         values = np.asarray(features[name])
         if is_float:
             payload = np.ascontiguousarray(values, "<f4").view(np.uint8)
-            keep = np.ones(payload.shape, bool)
+            payload = payload, None, np.full(len(payload), payload.shape[1], np.int64)
         else:
-            payload, keep = _varint_block(values)
-        payload_lengths = keep.sum(axis=1)
-        unique, inverse = np.unique(payload_lengths, return_inverse=True)
-        headers = [_feature_header(name, is_float, int(n)) for n in unique]
-        blocks += [_lookup_block(headers, inverse.ravel()), (payload, keep)]
-    body_lengths = sum(keep.sum(axis=1) for _, keep in blocks)
+            payload = _varint_block(values)
+        blocks += [_lookup_by_length(functools.partial(_feature_header, name, is_float), payload[2]), payload]
     # Example{features (field 1): Features{the map entries above}}.
-    unique, inverse = np.unique(body_lengths, return_inverse=True)
-    prefix = _lookup_block([b"\x0a" + _varint_bytes(int(n)) for n in unique], inverse.ravel())
-    return [prefix, *blocks]
+    body_lengths = sum(lengths for _, _, lengths in blocks)
+    return [_lookup_by_length(lambda n: b"\x0a" + _varint_bytes(n), body_lengths), *blocks]
 
 
 def _join(blocks):
-    """Concatenates (block, keep) pairs along rows and keeps the kept bytes -> flat bytes, in row order."""
-    block = np.concatenate([b for b, _ in blocks], axis=1)
-    keep = np.concatenate([k for _, k in blocks], axis=1)
+    """Concatenates (block, keep, lengths) triples along rows and keeps the kept bytes -> flat bytes, in row
+    order."""
+    block = np.concatenate([b for b, _, _ in blocks], axis=1)
+    keep = np.concatenate([np.ones(b.shape, bool) if k is None else k for b, k, _ in blocks], axis=1)
     return block[keep]
 
 
@@ -178,22 +203,24 @@ def encode_records(features):
       features: name -> array [R, width] for every name of FEATURES (ints >= 0; masked_lm_weights float).
     """
     blocks = _example_blocks(features)
-    lengths = sum(keep.sum(axis=1) for _, keep in blocks)
+    lengths = sum(lengths for _, _, lengths in blocks)
     count = len(lengths)
     width = -(-int(lengths.max(initial=0) + 12) // 4) * 4 + 4
     framed_lengths = lengths + 16
     # Each row: zeros, 12 zero bytes for the header, the Example, 4 bytes for its CRC, so every row keeps exactly
     # `width` bytes and comes out right-justified; the zeros before the Example do not change its CRC.
-    filler = np.zeros((count, width), np.uint8), np.arange(width) < (width - framed_lengths)[:, None]
-    header, trailer = np.zeros((count, 12), np.uint8), np.zeros((count, 4), np.uint8)
-    rows = _join([filler, (header, header == 0), *blocks, (trailer, trailer == 0)]).reshape(count, width)
+    filler_width = width - int(framed_lengths.min(initial=width))  # the most zeros any row needs
+    filler = (np.zeros((count, filler_width), np.uint8),
+              np.arange(filler_width) < (width - framed_lengths)[:, None], None)
+    header, trailer = (np.zeros((count, 12), np.uint8), None, 12), (np.zeros((count, 4), np.uint8), None, 4)
+    rows = _join([filler, header, *blocks, trailer]).reshape(count, width)
     data_crc = mask_crc(crc32c_right_justified(rows[:, :width - 4], lengths))
     length_bytes = lengths.astype("<u8").view(np.uint8).reshape(count, 8)
     length_crc = mask_crc(crc32c_right_justified(length_bytes, np.full(count, 8)))
     header = np.concatenate([length_bytes, length_crc.astype("<u4").view(np.uint8).reshape(count, 4)], axis=1)
     rows[np.arange(count)[:, None], (width - framed_lengths)[:, None] + np.arange(12)] = header
     rows[:, width - 4:] = data_crc.astype("<u4").view(np.uint8).reshape(count, 4)
-    return rows[~filler[1]], framed_lengths
+    return rows[np.arange(width) >= (width - framed_lengths)[:, None]], framed_lengths
 
 
 def read_tfrecords(path):
