@@ -1,4 +1,5 @@
-"""Test-session settings: quiet TensorFlow logs, never reach for a model hub."""
+"""Test-session settings: quiet TensorFlow logs, never reach for a model hub, the same random state for every
+test whatever ran before it in the process (pytest-xdist hands tests out in a different order each run)."""
 
 import os
 import sys
@@ -16,3 +17,15 @@ def config():
     from helpers import tiny_config
 
     return tiny_config()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_random_state():
+    """Seeds Python, NumPy and Keras (fresh layers' initial weights) before each test that has loaded Keras.
+
+    Without it a model built in a test starts from whatever the global Keras seed generator reached in earlier
+    tests, so its weights, and float rounding compared at tight tolerances, depended on the test order.
+    """
+    if "keras" in sys.modules:
+        sys.modules["keras"].utils.set_random_seed(0)
+    yield

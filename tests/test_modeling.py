@@ -262,3 +262,19 @@ def test_mixed_bfloat16_keeps_float32_weights_and_logits(config):
     np.testing.assert_allclose(np.asarray(out["sequence_output"], np.float32), ref["sequence_output"].numpy(),
                                atol=0.15, rtol=0)
     assert np.abs(np.asarray(out["sequence_output"], np.float32) - ref["sequence_output"].numpy()).mean() < 0.02
+
+
+def test_token_type_gradient_is_dense_as_the_original_one_hot_matmul(config):
+    """The original computes token-type embeddings as one_hot(segment_ids) @ table, so their gradient is dense and
+    clip_by_global_norm sees the true norm; a gather's IndexedSlices gradient would count every position's row."""
+    import tensorflow as tf
+
+    model = BertEncoder(config)
+    inputs = tiny_inputs()
+    table = next(v for v in model.trainable_variables if "token_type_embeddings" in v.path)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(inputs)["sequence_output"])
+    gradient = tape.gradient(loss, table)
+    assert isinstance(gradient, tf.Tensor) and gradient.shape == table.shape
+    _, norm = tf.clip_by_global_norm([gradient], 1.0)
+    np.testing.assert_allclose(norm.numpy(), np.linalg.norm(gradient.numpy()), rtol=1e-6)

@@ -77,8 +77,8 @@ def test_vectorised_reading_equals_whole_line_tokenization(tmp_path, do_lower_ca
     tokenizer = tokenization.FullTokenizer(vocab, do_lower_case)
     pieces = ["the", "Man", "MAN", "ran", "runs", "caf\u00e9", "CAFE\u0301", "\u4e2d\u6587", "a\u00a0b", "x\x0by",
               "p\x1cq", "\x85", "\u3000", "\u2028", "\u2009", "\u2014x", "\u201cq\u201d", "", " ", "\t", "\x00",
-              "\x01z", "run,ning!", "--:", "x" * 15, "x" * 16, "x" * 15 + "h", "X" * 23, "y" * 300, "\xad", "\u200b", "\ufeff", "\n",
-              "\n\n", "  \n", "\x1c\n", "\x7f"]
+              "\x01z", "run,ning!", "--:", "x" * 15, "x" * 16, "x" * 15 + "h", "X" * 23, "y" * 300, "\xad", "\u200b",
+              "\ufeff", "\n", "\n\n", "  \n", "\x1c\n", "\x7f"]
     rng = random.Random(0)
     for trial in range(60):
         paths = []
@@ -389,7 +389,7 @@ def test_dynamic_masking_statistics_and_structure(sequences):
                          for t, o in zip(new, original[positions], strict=True))
     total = sum(kinds.values())
     # ~2,000 picks: binomial standard deviations are ~0.9% (80%) and ~0.7% (10%); 4 sigma bounds.
-    assert abs(kinds["mask"] / total - 0.8) < 0.04 and abs(kinds["same"] / total - 0.1 - 1 / 40) < 0.03
+    assert abs(kinds["mask"] / total - 0.8) < 0.04 and abs(kinds["same"] / total - 0.1 - 0.1 / 40) < 0.03
     assert abs(kinds["random"] / total - 0.1 + 0.1 / 40) < 0.03  # a random id equal to the token reads "same"
 
 

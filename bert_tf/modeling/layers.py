@@ -123,7 +123,12 @@ class BertEmbeddings(ConfigLayer):
             tf.debugging.assert_less_equal(
                 seq_length, max_positions, message="sequence length exceeds max_position_embeddings")
         x = ops.take(self.word_embeddings, input_ids, axis=0)  # [B, S, H]
-        x = x + ops.take(self.token_type_embeddings, segment_ids, axis=0)  # [B, S, H]
+        # Token types go through a one-hot matmul, as in the original: the same values as a gather, but a dense
+        # gradient. A gather's gradient is IndexedSlices, whose values clip_by_global_norm counts once per
+        # position (B * S rows for 2 table rows), so Keras' fit would clip by a different norm than the original.
+        # (Word embeddings are a gather in both, as the original's use_one_hot_embeddings=False off TPU.)
+        one_hot = ops.one_hot(segment_ids, self.config.type_vocab_size, dtype=x.dtype)  # [B, S, type vocab]
+        x = x + ops.matmul(one_hot, self.token_type_embeddings)  # [B, S, H]
         x = x + self.position_embeddings[:seq_length][None]  # positions 0..S-1, no offset
         return self.dropout(self.layer_norm(x), training=training)
 
