@@ -90,9 +90,11 @@ import json, sys
 import numpy as np
 import run_pretraining
 from absl import flags
-flags.FLAGS(sys.argv)
-batch = next(iter(run_pretraining.input_fn(is_training=True)(None)))
-print(json.dumps({name: np.asarray(value).tolist() for name, value in batch.items()}))
+for arguments in json.loads(sys.argv[1]):  # several flag sets in one process: TensorFlow is imported once
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS([sys.argv[0], *arguments])
+    batch = next(iter(run_pretraining.input_fn(is_training=True)(None)))
+    print(json.dumps({name: np.asarray(value).tolist() for name, value in batch.items()}))
 """
 
 
@@ -109,19 +111,20 @@ def test_dynamic_masking_flags_reach_the_input_builder(tmp_path):
     common = [f"--input_file={tmp_path / 'corpus.txt'}", f"--vocab_file={vocab}", "--dynamic_masking",
               "--max_seq_length=24", "--max_predictions_per_seq=21", "--train_batch_size=16"]
 
-    def probe(*extra):
-        result = subprocess.run([sys.executable, "-c", FLAG_PROBE, *common, *extra], cwd=ROOT, capture_output=True,
-                                text=True)
-        assert result.returncode == 0, result.stderr[-4000:]
-        batch = {k: np.array(v) for k, v in json.loads(result.stdout.splitlines()[-1]).items()}
-        lengths, counts = batch["input_mask"].sum(1), batch["masked_lm_weights"].sum(1).astype(int)
-        return batch, lengths, counts
+    extras = [["--masked_lm_prob=0.5"], [], ["--masked_lm_prob=0.5", "--do_whole_word_mask"]]
+    result = subprocess.run([sys.executable, "-c", FLAG_PROBE, json.dumps([common + extra for extra in extras])],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-4000:]
+    probes = []
+    for line in result.stdout.splitlines()[-3:]:
+        batch = {k: np.array(v) for k, v in json.loads(line).items()}
+        probes.append((batch, batch["input_mask"].sum(1), batch["masked_lm_weights"].sum(1).astype(int)))
 
-    _, lengths, counts = probe("--masked_lm_prob=0.5")
+    _, lengths, counts = probes[0]
     np.testing.assert_array_equal(counts, np.minimum(21, np.maximum(1, np.round(lengths * 0.5))))
-    _, lengths, counts = probe()  # the default 0.15
+    _, lengths, counts = probes[1]  # the default 0.15
     np.testing.assert_array_equal(counts, np.maximum(1, np.round(lengths * 0.15)))
-    batch, lengths, counts = probe("--masked_lm_prob=0.5", "--do_whole_word_mask")
+    batch, lengths, counts = probes[2]
     piece = 5 + len(words)  # the id of "##s"
     whole = split = 0
     for k in range(16):
