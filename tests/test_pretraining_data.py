@@ -238,19 +238,22 @@ def test_crc32c_reference_vectors_and_vectorised_rows():
     assert records.mask_crc(0) == 0xA282EAD8
 
 
-def test_encoded_records_parse_back_exactly(tmp_path):
+@pytest.mark.parametrize("top", [1 << 16, 1 << 22])  # the table path (ids below 2^16) and the arithmetic one
+def test_encoded_records_parse_back_exactly(tmp_path, top):
     """Multi-byte varints (ids >= 2^7, 2^14, 2^21), floats, one-byte fast paths: parsed by TensorFlow."""
     rng = np.random.default_rng(1)
+    edges = np.array([0, 1, 127, 128, 16383, 16384, top - 1])
     features = {
-        "input_ids": rng.integers(0, 1 << 22, (9, 11)) * (rng.random((9, 11)) < 0.7),
-        "input_mask": rng.integers(0, 2, (9, 11)), "segment_ids": rng.integers(0, 2, (9, 11)),
+        "input_ids": np.concatenate([rng.integers(0, top, (9, 11)) * (rng.random((9, 11)) < 0.7),
+                                     np.resize(edges, (9, 7))], axis=1),
+        "input_mask": rng.integers(0, 2, (9, 18)), "segment_ids": rng.integers(0, 2, (9, 18)),
         "masked_lm_positions": rng.integers(0, 300, (9, 3)), "masked_lm_ids": rng.integers(0, 100, (9, 3)),
         "masked_lm_weights": rng.random((9, 3)).astype(np.float32), "next_sentence_labels": np.ones((9, 1), int),
     }
     flat, lengths = records.encode_records(features)
     (tmp_path / "r").write_bytes(flat.tobytes())
     assert [len(r) + 16 for r in records.read_tfrecords(tmp_path / "r")] == lengths.tolist()
-    parsed = parse([str(tmp_path / "r")], PretrainingDataConfig(11, 3))
+    parsed = parse([str(tmp_path / "r")], PretrainingDataConfig(18, 3))
     for name, values in features.items():
         np.testing.assert_array_equal(parsed[name], values, err_msg=name)
 

@@ -93,7 +93,8 @@ def read_documents(input_files, tokenizer, rng=None, block_bytes=1 << 22):
 
     Args:
       input_files: paths, read in this order.
-      tokenizer: a `FullTokenizer` (its `tokenize` and `vocab` are used).
+      tokenizer: a `FullTokenizer` (its `tokenize`, `vocab`, `wordpiece_tokenizer` and
+        `basic_tokenizer.do_lower_case` are used).
       rng: the `random.Random` of the run, or None to keep the documents in file order.
       block_bytes: text is processed this many bytes at a time (cut at line ends), which bounds memory.
 
