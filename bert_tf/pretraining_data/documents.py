@@ -96,11 +96,13 @@ def read_documents(input_files, tokenizer, rng=None, block_bytes=1 << 22):
       tokenizer: a `FullTokenizer` (its `tokenize`, `vocab`, `wordpiece_tokenizer` and
         `basic_tokenizer.do_lower_case` are used).
       rng: the `random.Random` of the run, or None to keep the documents in file order.
-      block_bytes: text is processed this many bytes at a time (cut at line ends), which bounds memory.
+      block_bytes: text is processed this many bytes at a time (cut at line ends; at most 16 MB), which bounds
+        memory.
 
     Returns:
       A `Corpus`.
     """
+    block_bytes = min(block_bytes, 1 << 24)  # _group numbers a block's units in 24 bits
     word_ids = _WordIds(tokenizer)
     tokens, line_counts, line_blanks = [], [], []
     for path in input_files:
