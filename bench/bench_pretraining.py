@@ -1,19 +1,25 @@
 """Pretraining step throughput: bert_tf vs keras-hub BertMaskedLM (TF backend) vs HF PyTorch BertForPreTraining.
 
-  .venv/bin/python bench/bench_pretraining.py [--shapes small,base] [--rounds 3] [--steps 4]
+  .venv/bin/python bench/bench_pretraining.py [--shapes small,base] [--rounds 3] [--steps 3] [--peers ...]
 
-Same shapes for every implementation (seq 128, 20 masked positions, AdamW), measured in the same process,
-alternating implementations round by round; the median seconds per step are reported as sequences/s, tokens/s,
-achieved GFLOP/s (NUMBERS.md §4 convention: 2 FLOPs per multiply-add, QKV/O/FFN/attention/pooler and the MLM head
-on the masked positions only, training = 3x forward) and the share of the float32 and bfloat16 matmul peaks
-(best of the measurements before and after each shape). HF computes masked-LM logits on all 128 positions:
-its extra work is not counted.
+Same shapes for every implementation (seq 128, 20 masked positions, AdamW). Each peer runs in its own worker
+process, so that each gets the TensorFlow settings its users get: bert_tf turns TensorFlow's oneDNN kernels on
+when it is imported first (`bert_tf/__init__.py`); keras-hub gets TensorFlow's default for this CPU. The same
+implementation is also measured with the other setting ("oneDNN on"/"oneDNN off" peers), so that the table
+separates what the switch gives from what the model code gives. Workers are built first, then take turns, round
+by round, each running `--steps` steps while the others wait; the median seconds per step are reported as
+sequences/s, tokens/s, achieved GFLOP/s (NUMBERS.md §4 convention: 2 FLOPs per multiply-add,
+QKV/O/FFN/attention/pooler and the MLM head on the masked positions only, training = 3x forward) and the share of
+the float32 and bfloat16 matmul peaks (best of the measurements before and after each shape). HF computes
+masked-LM logits on all 128 positions: its extra work is not counted.
 A peer that is not installed is skipped (and said so).
 """
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -145,50 +151,115 @@ def hf_runner(shape):
     return steps
 
 
-def peers(shape, args):
-    """(name, factory) for every implementation measured at this shape."""
-    found = [("bert_tf float32", lambda: bert_tf_runner(shape)),
-             ("bert_tf bfloat16", lambda: bert_tf_runner(shape, "bfloat16"))]
-    if args.xla:
-        found.append(("bert_tf float32 XLA", lambda: bert_tf_runner(shape, use_xla=True)))
+# name -> (implementation, precision, TF_ENABLE_ONEDNN_OPTS for the worker: None = what its users get)
+PEERS = {
+    "bert_tf float32": ("bert_tf", "float32", None),
+    "bert_tf bfloat16": ("bert_tf", "bfloat16", None),
+    "bert_tf float32 oneDNN off": ("bert_tf", "float32", "0"),
+    "keras-hub float32": ("keras_hub", "float32", None),
+    "keras-hub bfloat16": ("keras_hub", "bfloat16", None),
+    "keras-hub float32 oneDNN on": ("keras_hub", "float32", "1"),
+    "HF PyTorch float32": ("hf", "float32", None),
+}
+RUNNERS = {"bert_tf": bert_tf_runner, "keras_hub": keras_hub_runner, "hf": lambda shape, precision: hf_runner(shape)}
+REQUIRES = {"bert_tf": ("tensorflow",), "keras_hub": ("keras_hub",), "hf": ("torch", "transformers")}
+
+
+def onednn_enabled():
+    if "tensorflow" not in sys.modules:
+        return None
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def worker(implementation, precision, shape_name):
+    """Builds one peer, warms it up, then runs the step counts read from stdin, answering with the seconds."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if implementation == "bert_tf":
+        import bert_tf  # noqa: F401  (before TensorFlow: its oneDNN default)
+    else:
+        import torch
+
+        torch.set_num_threads(os.cpu_count())
+    steps = RUNNERS[implementation](SHAPES[shape_name], precision)
+    steps(2)  # build, trace, compile
+    print(json.dumps({"ready": True, "onednn": onednn_enabled()}), flush=True)
+    for line in sys.stdin:
+        count = int(line)
+        start = time.perf_counter()
+        steps(count)
+        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+
+
+class Worker:
+    def __init__(self, name, shape_name):
+        implementation, precision, onednn = PEERS[name]
+        env = dict(os.environ)
+        env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+        if onednn is not None:
+            env["TF_ENABLE_ONEDNN_OPTS"] = onednn
+        self.name = name
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--worker", f"{implementation},{precision},{shape_name}"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+        self.onednn = self._answer()["onednn"]
+
+    def _answer(self):
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.name!r} exited with status {self.process.wait()}")
+        return json.loads(line)
+
+    def run(self, count):
+        self.process.stdin.write(f"{count}\n")
+        self.process.stdin.flush()
+        return self._answer()["seconds"]
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def available(name):
+    import importlib.util
+
+    missing = [module for module in REQUIRES[PEERS[name][0]] if importlib.util.find_spec(module) is None]
+    if missing:
+        print(f"{name}: {', '.join(missing)} not installed, skipped")
+    return not missing
+
+
+def measure(shape_name, args, peaks):
+    shape = SHAPES[shape_name]
+    workers = []
     try:
-        import keras_hub  # noqa: F401
-
-        found += [("keras-hub float32", lambda: keras_hub_runner(shape)),
-                  ("keras-hub bfloat16", lambda: keras_hub_runner(shape, "bfloat16"))]
-    except ImportError:
-        print("keras-hub is not installed: skipped")
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-
-        found.append(("HF PyTorch float32", lambda: hf_runner(shape)))
-    except ImportError:
-        print("transformers/torch not installed: skipped")
-    return found
-
-
-def measure(name_shape, shape, args, peaks):
-    runners = [(name, factory()) for name, factory in peers(shape, args)]
-    for _, steps in runners:
-        steps(2)  # build, trace, compile
-    times = {name: [] for name, _ in runners}
-    for _ in range(args.rounds):
-        for name, steps in runners:
-            start = time.perf_counter()
-            steps(args.steps)
-            times[name].append((time.perf_counter() - start) / args.steps)
+        for name in args.peers.split(","):
+            if available(name):
+                workers.append(Worker(name, shape_name))  # one at a time: builds do not overlap
+        times = {worker.name: [] for worker in workers}
+        for _ in range(args.rounds):
+            for worker in workers:
+                times[worker.name].append(worker.run(args.steps) / args.steps)
+    finally:
+        for worker in workers:
+            worker.close()
     # Other processes share this CPU: the peak is taken as the best of the measurements before and after.
     peaks = {dtype: max(peak, matmul_peak(dtype)) for dtype, peak in peaks.items()}
     print(f"matmul peak after: float32 {peaks['float32']:.0f} GFLOP/s, bfloat16 {peaks['bfloat16']:.0f} GFLOP/s")
     flops = train_flops_per_sequence(shape["layers"], shape["hidden"])
     print(f"\nL{shape['layers']}/H{shape['hidden']} batch {shape['batch']} seq {SEQ} ({flops / 1e9:.1f} GFLOP/seq)")
-    print(f"{'implementation':24s} {'seq/s':>8s} {'tokens/s':>9s} {'GFLOP/s':>8s} {'%fp32pk':>8s} {'%bf16pk':>8s}")
-    for name, values in times.items():
+    print(f"{'implementation':28s} {'oneDNN':>6s} {'seq/s':>7s} {'tokens/s':>9s} {'GFLOP/s':>8s} {'%fp32pk':>8s} "
+          f"{'%bf16pk':>8s} {'best':>7s}")
+    onednn = {True: "on", False: "off", None: "-"}
+    for worker in workers:
+        values = times[worker.name]
         rate = shape["batch"] / statistics.median(values)
         gflops = rate * flops / 1e9
-        print(f"{name:24s} {rate:8.2f} {rate * SEQ:9.0f} {gflops:8.1f} {100 * gflops / peaks['float32']:7.0f}% "
-              f"{100 * gflops / peaks['bfloat16']:7.0f}%")
+        print(f"{worker.name:28s} {onednn[worker.onednn]:>6s} {rate:7.2f} {rate * SEQ:9.0f} {gflops:8.1f} "
+              f"{100 * gflops / peaks['float32']:7.0f}% {100 * gflops / peaks['bfloat16']:7.0f}% "
+              f"{shape['batch'] / min(values):7.2f}")
+    return times
 
 
 def main():
@@ -196,18 +267,20 @@ def main():
     parser.add_argument("--shapes", default="small,base")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--xla", action="store_true", help="also measure bert_tf with XLA")
+    parser.add_argument("--peers", default=",".join(PEERS), help=f"comma-separated, of: {', '.join(PEERS)}")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import torch
-
-    torch.set_num_threads(os.cpu_count())
+    if args.worker:
+        return worker(*args.worker.split(","))
+    unknown = set(args.peers.split(",")) - set(PEERS)
+    if unknown:
+        parser.error(f"unknown peers {sorted(unknown)}; choose from {list(PEERS)}")
     peaks = {dtype: matmul_peak(dtype) for dtype in ("float32", "bfloat16")}
     print(f"matmul peak (TensorFlow, 2048^3): float32 {peaks['float32']:.0f} GFLOP/s, "
           f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s; {os.cpu_count()} CPUs")
     for name in args.shapes.split(","):
-        measure(name, SHAPES[name], args, peaks)
+        measure(name, args, peaks)
 
 
 if __name__ == "__main__":

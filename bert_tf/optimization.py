@@ -6,6 +6,7 @@ optimizers that work under tf.distribute, mixed precision (`LossScaleOptimizer`)
 
 import math
 import re
+import threading
 
 import keras
 import tensorflow as tf
@@ -155,6 +156,8 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         _check_number("beta_2", beta_2, 0.0)
         _check_number("epsilon", epsilon, 0.0)
         self.weight_decay_rate = float(weight_decay_rate)
+        # Per thread, because MirroredStrategy traces its replicas in concurrent threads.
+        self._clipped_norm = threading.local()
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
@@ -208,14 +211,21 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         variables = [v.value if isinstance(v, keras.Variable) else v for v in trainable_variables]
         reduced = self._all_reduce_sum_gradients(list(zip(grads, variables, strict=True)))
         grads = [grad for grad, _ in reduced]
+        self._clipped_norm.value = None
         if self.global_clipnorm:
-            grads, _ = tf.clip_by_global_norm(grads, self.global_clipnorm)
+            grads, self._clipped_norm.value = tf.clip_by_global_norm(grads, self.global_clipnorm)
         tf.__internal__.distribute.interim.maybe_merge_call(
             self._distributed_tf_update_step,
             self._distribution_strategy,
             list(zip(grads, variables, strict=True)),
             learning_rate,
         )
+
+    def clipped_gradient_norm(self):
+        """The global norm the last `apply_gradients` traced in this thread (replica) clipped by: that of the
+        gradients summed across replicas, a tensor of that trace; None without clipping. The training loop
+        reports it instead of computing the norm of every gradient a second time."""
+        return getattr(self._clipped_norm, "value", None)
 
     def get_config(self):
         config = super().get_config()

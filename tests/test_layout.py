@@ -1,9 +1,12 @@
 """The house rules of DESIGN.md that code can check: one-way imports, no TensorFlow where it is not needed."""
 
 import ast
+import os
 import pathlib
 import subprocess
 import sys
+
+import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "bert_tf"
 # DESIGN.md's import direction: config, tokenization -> text_ops, *_data, tasks -> modeling, optimization
@@ -54,3 +57,13 @@ def test_pure_modules_import_without_tensorflow():
             "print(sorted(m for m in ('tensorflow', 'keras', 'sklearn', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("given, expected", [(None, "1"), ("0", "0")])
+def test_importing_bert_tf_turns_onednn_on_unless_the_environment_says_otherwise(given, expected):
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if given is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = given
+    code = "import os, bert_tf; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
+    assert out.strip() == expected

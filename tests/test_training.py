@@ -203,8 +203,12 @@ def test_one_step_is_the_optimizer_step_on_the_original_loss_gradient(records, t
     with tf.GradientTape() as tape:
         loss = losses.pretraining_sums(reference.model(batch, training=True), batch)["loss"]
     variables = reference.model.trainable_variables
-    reference.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-    run.train(records_input(records))
+    gradients = tape.gradient(loss, variables)
+    reference.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+    results = run.train(records_input(records))
+    # The reported norm (taken from the optimizer's clipping) is that of the whole dense gradient.
+    dense = [tf.convert_to_tensor(g) for g in gradients]
+    np.testing.assert_allclose(results["gradient_norm"], float(tf.linalg.global_norm(dense)), rtol=1e-5)
     # Adam's first step moves each weight by about lr * sign(g) (1e-3): where |g| is near epsilon / sqrt(1 - b2)
     # the float rounding of two graphs shows, so the bound is 1% of one step.
     assert_same_weights(final_weights(run), final_weights(reference), rtol=0, atol=1e-5)
@@ -336,7 +340,8 @@ weights, out = random_weights(no_dropout_config()), {{}}
 for name, strategy in (("one", None), ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
     run = make_run(Path({tmp!r}) / name, weights=weights, strategy=strategy, gradient_accumulation_steps=2)
     assert run.strategy.num_replicas_in_sync == (2 if strategy else 1)
-    out[name + "_loss"] = run.train(records_input({records!r}))["loss"]
+    results = run.train(records_input({records!r}))
+    out[name + "_loss"], out[name + "_norm"] = results["loss"], results["gradient_norm"]
     out.update({{name + ":" + k: v for k, v in final_weights(run).items()}})
 np.savez({tmp!r} + "/out.npz", **out)
 """
@@ -347,6 +352,7 @@ def test_mirrored_strategy_on_two_cpus_equals_one_device(records, tmp_path):
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, cwd=ROOT)
     out = np.load(tmp_path / "out.npz")
     np.testing.assert_allclose(out["one_loss"], out["two_loss"], rtol=1e-5)
+    np.testing.assert_allclose(out["one_norm"], out["two_norm"], rtol=1e-5)  # the whole batch's, not a replica's
     for key in out.files:
         if key.startswith("one:"):
             np.testing.assert_allclose(out[key], out["two:" + key[4:]], rtol=1e-4, atol=1e-6, err_msg=key)

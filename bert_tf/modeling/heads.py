@@ -9,6 +9,7 @@ output it needs (`pooled_output` or `sequence_output`) and returns float32 logit
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from bert_tf.modeling.encoder import BertEncoder
@@ -42,7 +43,11 @@ class MaskedLMHead(ConfigLayer):
     def call(self, sequence_output, masked_lm_positions, embedding_table):
         x = gather_positions(sequence_output, masked_lm_positions)  # [B, P, H]
         x = self.layer_norm(self.transform(x))  # [B, P, H]
-        logits = ops.matmul(x, ops.transpose(ops.cast(embedding_table, x.dtype)))  # [B, P, V]
+        batch, predictions = ops.shape(x)[0], ops.shape(x)[1]
+        # The original's [B * P, H] x [V, H]^T matmul: no [V, H] transpose is materialised, forward or backward.
+        logits = tf.matmul(tf.reshape(x, [-1, self.config.hidden_size]), ops.cast(embedding_table, x.dtype),
+                           transpose_b=True)  # [B * P, V]
+        logits = tf.reshape(logits, [batch, predictions, self.config.vocab_size])  # [B, P, V]
         return ops.cast(logits, "float32") + self.output_bias
 
 

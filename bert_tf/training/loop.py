@@ -166,10 +166,15 @@ class Pretraining:
             bad = tf.cast(tf.logical_not(tf.math.is_finite(tf.linalg.global_norm(gradients))), tf.float32)
             bad = context.all_reduce(SUM, bad)
             gradients = [tf.where(bad > 0, np.nan, gradients[0])] + gradients[1:]
-        # The norm of the gradient of the whole global batch (an extra sum across replicas when there are several).
-        summed = context.all_reduce(SUM, gradients) if replicas > 1 else gradients
-        sums["gradient_norm"] = tf.linalg.global_norm(summed) / self._loss_scale() / replicas
         self.optimizer.apply_gradients(zip(gradients, self.variables, strict=True))
+        # The norm of the gradient of the whole global batch: the one the optimizer clipped by, where it is a
+        # tensor of this trace (not under float16, whose update runs in a tf.cond); else computed here (an
+        # extra sum across replicas when there are several).
+        norm = None if self.options.precision == "float16" else self.optimizer.clipped_gradient_norm()
+        if norm is None:
+            summed = context.all_reduce(SUM, gradients) if replicas > 1 else gradients
+            norm = tf.linalg.global_norm(summed) / self._loss_scale()
+        sums["gradient_norm"] = norm / replicas
         return sums
 
     def _eval_replica_step(self, features):
