@@ -24,6 +24,10 @@ slow: $(STAMP)
 demo: $(STAMP)
 	$(PY) demo.py
 
+bench: $(STAMP)  # pretraining throughput at L6/H384 against keras-hub and HF (about 10 min)
+	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) bench/bench_pretraining.py --shapes small --rounds 2 --steps 2
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
