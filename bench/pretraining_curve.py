@@ -1,6 +1,6 @@
 """BERT-Tiny pretraining on real text, with a held-out masked-LM accuracy curve against the unigram baseline.
 
-  .venv/bin/python bench/pretraining_curve.py [--steps 3000] [--every 500]
+  .venv/bin/python bench/pretraining_curve.py [--steps 3000] [--every 500] [--precision bfloat16]
 
 The corpus is ../shared/data/corpus/python_docs.txt (Python 3.11's documentation prose, 497 documents): the last
 50 documents are held out for evaluation, a WordPiece vocab is learned from the rest (`build_vocab.py`), both
@@ -61,6 +61,7 @@ def main():
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--learning_rate", type=float, default=2e-4)
     parser.add_argument("--vocab_size", type=int, default=8000)
+    parser.add_argument("--precision", default="float32", help="run_pretraining.py --precision (train and eval)")
     parser.add_argument("--out", default="out/pretraining_curve")
     args = parser.parse_args()
     out = os.path.abspath(args.out)
@@ -78,13 +79,13 @@ def main():
     run("run_pretraining.py", bert_config_file=f"{out}/bert_config.json", input_file=f"{out}/train.tfrecord",
         output_dir=f"{out}/run", do_train=True, train_batch_size=32, num_train_steps=args.steps,
         num_warmup_steps=args.steps // 10, learning_rate=args.learning_rate, save_checkpoints_steps=args.every,
-        keep_checkpoint_max=args.steps // args.every + 1, iterations_per_loop=50, **shape)
+        keep_checkpoint_max=args.steps // args.every + 1, iterations_per_loop=50, precision=args.precision, **shape)
     train_seconds = time.time() - start
     curve = {}
     for step in range(args.every, args.steps + 1, args.every):
         run("run_pretraining.py", bert_config_file=f"{out}/bert_config.json", input_file=f"{out}/eval.tfrecord",
             output_dir=f"{out}/eval-{step}", init_checkpoint=f"{out}/run/ckpt-{step}", do_eval=True,
-            eval_batch_size=32, max_eval_steps=50, **shape)
+            eval_batch_size=32, max_eval_steps=50, precision=args.precision, **shape)
         with open(f"{out}/eval-{step}/eval_results.txt") as f:
             curve[step] = {k: float(v) for k, v in (line.split(" = ") for line in f.read().splitlines())}
     baseline = unigram_baseline(f"{out}/eval.tfrecord", 128, 20)
