@@ -12,7 +12,8 @@ sequences/s, tokens/s, achieved GFLOP/s (NUMBERS.md §4 convention: 2 FLOPs per 
 QKV/O/FFN/attention/pooler and the MLM head on the masked positions only, training = 3x forward) and the share of
 the float32 and bfloat16 matmul peaks (best of the measurements before and after each shape). HF computes
 masked-LM logits on all 128 positions: its extra work is not counted.
-A peer that is not installed is skipped (and said so).
+A peer that is not installed is skipped (and said so). Workers stay alive for their shape's whole run: at Base
+each holds about 4-5 GB, so on a 24 GB machine pass at most four `--peers` there.
 """
 
 import argparse
@@ -72,19 +73,20 @@ def synthetic_batch(batch, seed=0):
             "next_sentence_labels": rng.integers(0, 2, (batch, 1)).astype(np.int32)}
 
 
-def bert_tf_runner(shape, precision="float32", use_xla=False):
-    import tempfile
-
-    import tensorflow as tf
+def bert_tf_runner(shape, precision="float32"):
+    # bert_tf before TensorFlow, so that its oneDNN default applies (hence the unsorted imports).
+    import tempfile  # noqa: I001
 
     from bert_tf import training
     from bert_tf.config import BertConfig
+
+    import tensorflow as tf
 
     config = BertConfig(vocab_size=VOCAB, hidden_size=shape["hidden"], num_hidden_layers=shape["layers"],
                         num_attention_heads=shape["heads"], intermediate_size=4 * shape["hidden"], type_vocab_size=2)
     options = training.PretrainingOptions(output_dir=tempfile.mkdtemp(), train_batch_size=shape["batch"],
                                           learning_rate=1e-4, num_train_steps=10**6, num_warmup_steps=100,
-                                          precision=precision, use_xla=use_xla)
+                                          precision=precision)
     run = training.Pretraining(config, options)
     batch = synthetic_batch(shape["batch"])
     iterator = run._distribute(lambda context: tf.data.Dataset.from_tensors(batch).repeat())
@@ -121,10 +123,12 @@ def keras_hub_runner(shape, precision="float32"):
     return steps
 
 
-def hf_runner(shape):
+def hf_runner(shape, precision="float32"):
     import torch
     from transformers import BertConfig, BertForPreTraining
 
+    assert precision == "float32", precision
+    torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
     config = BertConfig(vocab_size=VOCAB, hidden_size=shape["hidden"], num_hidden_layers=shape["layers"],
                         num_attention_heads=shape["heads"], intermediate_size=4 * shape["hidden"],
@@ -161,7 +165,7 @@ PEERS = {
     "keras-hub float32 oneDNN on": ("keras_hub", "float32", "1"),
     "HF PyTorch float32": ("hf", "float32", None),
 }
-RUNNERS = {"bert_tf": bert_tf_runner, "keras_hub": keras_hub_runner, "hf": lambda shape, precision: hf_runner(shape)}
+RUNNERS = {"bert_tf": bert_tf_runner, "keras_hub": keras_hub_runner, "hf": hf_runner}
 REQUIRES = {"bert_tf": ("tensorflow",), "keras_hub": ("keras_hub",), "hf": ("torch", "transformers")}
 
 
@@ -176,12 +180,6 @@ def onednn_enabled():
 def worker(implementation, precision, shape_name):
     """Builds one peer, warms it up, then runs the step counts read from stdin, answering with the seconds."""
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if implementation == "bert_tf":
-        import bert_tf  # noqa: F401  (before TensorFlow: its oneDNN default)
-    else:
-        import torch
-
-        torch.set_num_threads(os.cpu_count())
     steps = RUNNERS[implementation](SHAPES[shape_name], precision)
     steps(2)  # build, trace, compile
     print(json.dumps({"ready": True, "onednn": onednn_enabled()}), flush=True)
@@ -259,7 +257,6 @@ def measure(shape_name, args, peaks):
         print(f"{worker.name:28s} {onednn[worker.onednn]:>6s} {rate:7.2f} {rate * SEQ:9.0f} {gflops:8.1f} "
               f"{100 * gflops / peaks['float32']:7.0f}% {100 * gflops / peaks['bfloat16']:7.0f}% "
               f"{shape['batch'] / min(values):7.2f}")
-    return times
 
 
 def main():
