@@ -105,6 +105,41 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+def join_repeated_variables(grads_and_vars):
+    """[(gradient, variable)] with each variable once, in the order of first appearance.
+
+    A variable given more than once gets its gradients joined as the original's TF1 `tf.gradients` joined the
+    gradients of a tensor's uses when one of them was IndexedSlices: concatenated, each dense part as
+    IndexedSlices of all its rows (its tied word-embedding table: the masked-LM part, then one row per input
+    position). `clip_by_global_norm` then counts every part's rows, as the original's did, and the update sums
+    them into the table (`_next_moments`). Dense parts alone are added.
+    """
+    order, parts = [], {}
+    for grad, variable in grads_and_vars:
+        if id(variable) not in parts:
+            order.append(variable)
+            parts[id(variable)] = []
+        if grad is not None:
+            parts[id(variable)].append(grad)
+    joined = []
+    for variable in order:
+        grads = parts[id(variable)]
+        if len(grads) < 2:
+            joined.append((grads[0] if grads else None, variable))
+        elif not any(isinstance(g, tf.IndexedSlices) for g in grads):
+            joined.append((tf.add_n(grads), variable))
+        else:
+            sparse = [g for g in grads if isinstance(g, tf.IndexedSlices)]
+            index_dtype = sparse[0].indices.dtype if all(g.indices.dtype == sparse[0].indices.dtype
+                                                          for g in sparse) else tf.int64
+            values = [g.values if isinstance(g, tf.IndexedSlices) else g for g in grads]
+            indices = [tf.cast(g.indices, index_dtype) if isinstance(g, tf.IndexedSlices)
+                       else tf.range(tf.shape(g, out_type=index_dtype)[0]) for g in grads]
+            joined.append((tf.IndexedSlices(tf.concat(values, 0), tf.concat(indices, 0), sparse[0].dense_shape),
+                           variable))
+    return joined
+
+
 @keras.saving.register_keras_serializable(package="bert_tf")
 class AdamWeightDecay(keras.optimizers.Optimizer):
     """The original `AdamWeightDecayOptimizer`: Adam without bias correction plus decoupled weight decay.
@@ -115,7 +150,8 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
     `adam_v` (as in original checkpoints), zero-initialised.
 
     `global_clipnorm` clips the global norm of all gradients, as the original's `clip_by_global_norm`, but
-    after the gradients are summed across replicas: any replica count then clips the gradient one device
+    after the gradients are summed across replicas (and a variable given several gradients has them joined, as
+    `join_repeated_variables` says): any replica count then clips the gradient one device
     would compute for the same global batch. (Keras' own `global_clipnorm` clips each replica's part before
     the sum, and the original's TPU path clipped each shard's part before `CrossShardOptimizer` averaged
     them; both make the result depend on the replica count.) Under `LossScaleOptimizer` the loss scale is
@@ -207,10 +243,11 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         return super()._clip_gradients(grads)
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        """Sums gradients across replicas, clips them by their global norm, then updates each variable."""
+        """Sums gradients across replicas, joins those of a repeated variable, clips them by their global norm,
+        then updates each variable."""
         variables = [v.value if isinstance(v, keras.Variable) else v for v in trainable_variables]
         reduced = self._all_reduce_sum_gradients(list(zip(grads, variables, strict=True)))
-        grads = [grad for grad, _ in reduced]
+        grads, variables = map(list, zip(*join_repeated_variables(reduced), strict=True))
         self._clipped_norm.value = None
         if self.global_clipnorm:
             grads, self._clipped_norm.value = tf.clip_by_global_norm(grads, self.global_clipnorm)

@@ -149,19 +149,30 @@ def test_gradients_clipped_by_global_norm_one(optimizer_type, norm, scale):
         np.testing.assert_allclose(slot_v.numpy(), 0.001 * (grad * scale) ** 2, rtol=1e-6)
 
 
-def _original_adam_weight_decay(initial, steps):
-    """Runs the ORIGINAL AdamWeightDecayOptimizer in TF1 graph mode; `steps` = [(lr, grads), ...]."""
+def _original_adam_weight_decay(initial, steps, lookup_ids=None):
+    """Runs the ORIGINAL AdamWeightDecayOptimizer in TF1 graph mode; `steps` = [(lr, grads), ...].
+
+    With `lookup_ids` [K], each step's grads end with K extra rows for the first variable (a word-embedding
+    table): its gradient is then the IndexedSlices TF1's `tf.gradients` made of a table used both densely and
+    by a lookup, its dense part's rows followed by the looked-up rows."""
     from bert import optimization as original
 
     tf1 = tf.compat.v1
     with tf.Graph().as_default() as graph:
         variables = [tf1.get_variable(name, initializer=tf1.constant(v)) for name, v in initial.items()]
         grad_inputs = [tf1.placeholder(tf.float32, value.shape) for value in initial.values()]
+        gradients = list(grad_inputs)
+        if lookup_ids is not None:
+            grad_inputs.append(tf1.placeholder(tf.float32, (len(lookup_ids), grad_inputs[0].shape[1])))
+            rows = int(grad_inputs[0].shape[0])
+            gradients[0] = tf.IndexedSlices(tf.concat([grad_inputs[0], grad_inputs[-1]], 0),
+                                            tf.constant(np.concatenate([np.arange(rows), lookup_ids]), tf.int32),
+                                            tf.constant(grad_inputs[0].shape.as_list()))
         # The original's create_optimizer reads lr from global_step and races its increment
         # (google-research/bert #1050);
         # a placeholder feeds it the lr(t) we use, with the same clipping and optimizer arguments.
         lr = tf1.placeholder(tf.float32, [])
-        clipped, _ = tf1.clip_by_global_norm(grad_inputs, clip_norm=1.0)
+        clipped, _ = tf1.clip_by_global_norm(gradients, clip_norm=1.0)
         optimizer = original.AdamWeightDecayOptimizer(
             learning_rate=lr, weight_decay_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
             exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"],
@@ -207,6 +218,35 @@ def test_matches_original_adam_weight_decay(jit_compile):
             np.testing.assert_array_max_ulp(variable.numpy(), want, maxulp=4)
         else:
             np.testing.assert_array_equal(variable.numpy(), want, err_msg=name)
+
+
+def test_a_variable_given_a_dense_and_a_sparse_gradient_is_clipped_and_updated_as_the_original():
+    """The pretraining loop gives the tied word-embedding table two gradients: the masked-LM part (dense) and one
+    row per input position (IndexedSlices, rows repeated where tokens repeat). They are joined as the original's
+    TF1 `tf.gradients` joined them, so clipping counts every row of both parts, not the rows of their sum: bit
+    for bit the original optimizer fed that joined gradient, and not what their dense sum gives."""
+    initial, grads = _parity_problem()
+    ids = np.array([3, 3, 0, 7, 3, 10])
+    rng = np.random.default_rng(11)
+    lookups = [(s * rng.normal(0, 1, (len(ids), 5))).astype(np.float32) for s in PARITY_GRAD_SCALES]
+    rates = [float(WarmupLinearDecay(1e-2, len(grads) + 2, 2)(step)) for step in range(len(grads))]
+    expected = _original_adam_weight_decay(
+        initial, [(rate, [*g, rows]) for rate, g, rows in zip(rates, grads, lookups, strict=True)], lookup_ids=ids)
+    results = {}
+    for form in ("joined", "dense sum"):
+        optimizer = create_optimizer(init_lr=1e-2, num_train_steps=len(grads) + 2, num_warmup_steps=2)
+        variables = [scoped_variable(name, value) for name, value in initial.items()]
+        for step_grads, rows in zip(grads, lookups, strict=True):
+            sparse = tf.IndexedSlices(tf.constant(rows), tf.constant(ids, tf.int32), tf.constant([11, 5]))
+            if form == "joined":
+                optimizer.apply([tf.constant(g) for g in step_grads] + [sparse], variables + variables[:1])
+            else:
+                table = tf.constant(step_grads[0]) + tf.convert_to_tensor(sparse)
+                optimizer.apply([table] + [tf.constant(g) for g in step_grads[1:]], variables)
+        results[form] = [v.numpy() for v in variables]
+    for name, ours, want in zip(initial, results["joined"], expected, strict=True):
+        np.testing.assert_array_equal(ours, want, err_msg=name)
+    assert not np.array_equal(results["dense sum"][1], expected[1])  # another clipping factor: every weight moves
 
 
 def test_sparse_embedding_gradient_matches_dense():

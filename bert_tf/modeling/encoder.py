@@ -26,7 +26,9 @@ class BertEncoder(ConfigModel):
 
     Returns a dict: `sequence_output` [B, S, H], `pooled_output` [B, H], `encoder_outputs` (list of L [B, S, H],
     the embedding output not included, as the original's `all_encoder_layers`), `embedding_output` [B, S, H], and
-    with `return_attention_probs=True` also `attention_probs` (list of L [B, N, S, T]).
+    with `return_attention_probs=True` also `attention_probs` (list of L [B, N, S, T]), and with
+    `return_word_embedding_lookup=True` also `word_embedding_lookup` [B, S, H] (the rows gathered from the
+    word-embedding table, before the sums and LayerNorm).
 
     with_pooler=False: no pooler weights and no `pooled_output`, for checkpoints saved without one (Hugging Face
     BertForMaskedLM, BertModel(add_pooling_layer=False)); `pooler` is then None.
@@ -57,7 +59,7 @@ class BertEncoder(ConfigModel):
         """The word-embedding variable [V, H]; the masked-LM head multiplies by it (tied weights)."""
         return self.embeddings.word_embeddings
 
-    def call(self, inputs, training=None, return_attention_probs=False):
+    def call(self, inputs, training=None, return_attention_probs=False, return_word_embedding_lookup=False):
         input_ids = inputs["input_ids"]
         input_mask = inputs.get("input_mask")
         segment_ids = inputs.get("segment_ids")
@@ -65,7 +67,10 @@ class BertEncoder(ConfigModel):
             input_mask = ops.ones_like(input_ids)
         if segment_ids is None:
             segment_ids = ops.zeros_like(input_ids)
-        embedding_output = self.embeddings(input_ids, segment_ids, training=training)  # [B, S, H]
+        embedding_output = self.embeddings(input_ids, segment_ids, training=training,
+                                           return_word_embedding_lookup=return_word_embedding_lookup)
+        if return_word_embedding_lookup:
+            embedding_output, lookup = embedding_output  # [B, S, H] each
         mask_adder = attention_mask_adder(input_mask)  # [B, 1, 1, T]
         x, encoder_outputs, attention_probs = embedding_output, [], []
         for block in self.encoder_layers:
@@ -77,4 +82,6 @@ class BertEncoder(ConfigModel):
             outputs["pooled_output"] = self.pooler(x[:, 0])  # [B, H]: dense+tanh on [CLS], no dropout
         if return_attention_probs:
             outputs["attention_probs"] = attention_probs
+        if return_word_embedding_lookup:
+            outputs["word_embedding_lookup"] = lookup
         return outputs

@@ -17,8 +17,16 @@ from bert_tf.modeling.layers import ConfigLayer, ConfigModel, dense, get_activat
 
 
 def gather_positions(sequence_output, positions):
-    """[B, S, H] gathered at [B, P] positions -> [B, P, H] (the original's gather_indexes, unflattened)."""
-    return ops.take_along_axis(sequence_output, ops.cast(positions, "int32")[:, :, None], axis=1)  # [B, P, H]
+    """[B, S, H] gathered at [B, P] positions -> [B, P, H]: the original's gather_indexes (rows of the flat
+    [B * S, H] at position + b * S), unflattened. Its gradient is B * P rows; Keras' take_along_axis gathers
+    B * H * P single values from a transposed copy instead, and its gradient sums them into B * H * S segments."""
+    batch, seq, hidden = tf.shape(sequence_output)[0], tf.shape(sequence_output)[1], sequence_output.shape[-1]
+    offsets = tf.range(batch)[:, None] * seq  # [B, 1]
+    flat_positions = tf.reshape(tf.cast(positions, tf.int32) + offsets, [-1])  # [B * P]
+    rows = tf.gather(tf.reshape(sequence_output, [-1, hidden]), flat_positions)  # [B * P, H]
+    rows = tf.reshape(rows, [batch, -1, hidden])  # [B, P, H]
+    rows.set_shape([*positions.shape, hidden])
+    return rows
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -126,10 +134,13 @@ class BertMaskedLM(ConfigModel):
         return {**super().get_config(), "with_pooler": self.with_pooler}
 
 
-def _with_masked_lm(encoder, masked_lm, inputs, training):
-    outputs = dict(encoder(inputs, training=training))
-    outputs["masked_lm_logits"] = masked_lm(
-        outputs["sequence_output"], inputs["masked_lm_positions"], encoder.embedding_table)
+def _with_masked_lm(encoder, masked_lm, inputs, training, return_tied_embeddings=False):
+    outputs = dict(encoder(inputs, training=training, return_word_embedding_lookup=return_tied_embeddings))
+    table = encoder.embedding_table
+    if return_tied_embeddings:
+        # [V, H]: a read of the variable (Keras' convert_to_tensor would return the variable itself).
+        table = outputs["masked_lm_table"] = tf.convert_to_tensor(table)
+    outputs["masked_lm_logits"] = masked_lm(outputs["sequence_output"], inputs["masked_lm_positions"], table)
     return outputs
 
 
@@ -139,6 +150,10 @@ class BertPretrainer(ConfigModel):
 
     Inputs: `input_ids`, `input_mask`, `segment_ids` [B, S] and `masked_lm_positions` [B, P].
     Outputs: the encoder's dict plus `masked_lm_logits` [B, P, V] and `next_sentence_logits` [B, 2].
+    `return_tied_embeddings=True` adds the two tensors read from the tied word-embedding table:
+    `word_embedding_lookup` [B, S, H] (the rows gathered for `input_ids`) and `masked_lm_table` [V, H] (the
+    table the masked-LM logits multiply by). The training loop differentiates by them rather than by the table,
+    to build the table's gradient as the original's TF1 `tf.gradients` did (`bert_tf.training.loop`).
     """
 
     def __init__(self, config, name="bert_pretrainer", **kwargs):
@@ -154,8 +169,8 @@ class BertPretrainer(ConfigModel):
         self.next_sentence.build((None, self.config.hidden_size))
         self.built = True
 
-    def call(self, inputs, training=None):
-        outputs = _with_masked_lm(self.encoder, self.masked_lm, inputs, training)
+    def call(self, inputs, training=None, return_tied_embeddings=False):
+        outputs = _with_masked_lm(self.encoder, self.masked_lm, inputs, training, return_tied_embeddings)
         outputs["next_sentence_logits"] = self.next_sentence(outputs["pooled_output"], training=training)
         return outputs
 

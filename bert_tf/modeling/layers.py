@@ -113,7 +113,9 @@ class BertEmbeddings(ConfigLayer):
         self.layer_norm.build((None, c.hidden_size))
         self.built = True
 
-    def call(self, input_ids, segment_ids, training=None):
+    def call(self, input_ids, segment_ids, training=None, return_word_embedding_lookup=False):
+        """[B, S] ids -> [B, S, H]; with `return_word_embedding_lookup`, also the gathered word-embedding rows
+        [B, S, H] (before the sums and LayerNorm), which the pretraining loop differentiates by."""
         seq_length = input_ids.shape[1]
         max_positions = self.config.max_position_embeddings
         if seq_length is not None and seq_length > max_positions:
@@ -122,15 +124,16 @@ class BertEmbeddings(ConfigLayer):
             seq_length = tf.shape(input_ids)[1]
             tf.debugging.assert_less_equal(
                 seq_length, max_positions, message="sequence length exceeds max_position_embeddings")
-        x = ops.take(self.word_embeddings, input_ids, axis=0)  # [B, S, H]
+        lookup = ops.take(self.word_embeddings, input_ids, axis=0)  # [B, S, H]
         # Token types go through a one-hot matmul, as in the original: the same values as a gather, but a dense
         # gradient. A gather's gradient is IndexedSlices, whose values clip_by_global_norm counts once per
         # position (B * S rows for 2 table rows), so Keras' fit would clip by a different norm than the original.
         # (Word embeddings are a gather in both, as the original's use_one_hot_embeddings=False off TPU.)
-        one_hot = ops.one_hot(segment_ids, self.config.type_vocab_size, dtype=x.dtype)  # [B, S, type vocab]
-        x = x + ops.matmul(one_hot, self.token_type_embeddings)  # [B, S, H]
+        one_hot = ops.one_hot(segment_ids, self.config.type_vocab_size, dtype=lookup.dtype)  # [B, S, type vocab]
+        x = lookup + ops.matmul(one_hot, self.token_type_embeddings)  # [B, S, H]
         x = x + self.position_embeddings[:seq_length][None]  # positions 0..S-1, no offset
-        return self.dropout(self.layer_norm(x), training=training)
+        output = self.dropout(self.layer_norm(x), training=training)
+        return (output, lookup) if return_word_embedding_lookup else output
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
