@@ -21,13 +21,29 @@ METRIC_SUMS = ("loss", "masked_lm_loss", "next_sentence_loss", "masked_lm_correc
                "masked_lm_nll", "next_sentence_correct", "next_sentence_count", "next_sentence_nll")
 
 
+@tf.custom_gradient
+def _label_nll(logits, labels):
+    """-log_softmax(logits)[label] per row: [N, V], [N] -> [N]; the gradient written out (bit for bit autodiff's).
+
+    Gathering the label's log-probability equals the original's -sum(one_hot * log_probs) bit for bit. Autodiff
+    would scatter the upstream gradient into a dense [N, V] zero tensor, then take LogSoftmax's gradient
+    g - sum(g) * exp(log_probs): four passes over [N, V] (vocabulary-sized: the largest tensors of a step). With
+    one non-zero per row, sum(g) is exactly -u, so the same values are u * exp(log_probs), less u at the label.
+    """
+    log_probs = tf.nn.log_softmax(logits, axis=-1)  # [N, V]
+
+    def gradient(upstream):  # [N]
+        labelled = tf.stack([tf.range(tf.shape(labels)[0]), labels], axis=1)  # [N, 2]
+        return tf.tensor_scatter_nd_sub(upstream[:, None] * tf.exp(log_probs), labelled, upstream), None
+
+    return -tf.gather(log_probs, labels, batch_dims=1), gradient
+
+
 def masked_lm_nll(masked_lm_logits, masked_lm_ids):
     """-log p(label) per prediction, flattened as the original: [B, P, V], [B, P] -> [B * P]."""
     vocab_size = tf.shape(masked_lm_logits)[-1]
-    log_probs = tf.nn.log_softmax(tf.reshape(masked_lm_logits, [-1, vocab_size]), axis=-1)  # [B * P, V]
-    labels = tf.reshape(masked_lm_ids, [-1])  # [B * P]
-    # Gathering the label's log-probability equals the original's -sum(one_hot * log_probs) bit for bit.
-    return -tf.gather(log_probs, labels, batch_dims=1)  # [B * P]
+    logits = tf.reshape(masked_lm_logits, [-1, vocab_size])  # [B * P, V]
+    return _label_nll(logits, tf.cast(tf.reshape(masked_lm_ids, [-1]), tf.int32))  # [B * P]
 
 
 def next_sentence_nll(next_sentence_logits, next_sentence_labels):

@@ -163,7 +163,9 @@ def test_kill_9_mid_run_then_restart_ends_with_the_uninterrupted_weights(tmp_pat
     process = subprocess.Popen([sys.executable, SCRIPT, *arguments], cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not os.path.exists(tmp_path / "killed" / "ckpt-5.index") and time.time() < deadline:
+    # The state file, not ckpt-5.index: it is written (atomically) after the checkpoint's files, and a kill
+    # between the two left nothing to resume from.
+    while not os.path.exists(tmp_path / "killed" / "checkpoint") and time.time() < deadline:
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
