@@ -128,7 +128,8 @@ class BertEmbeddings(ConfigLayer):
         # Token types go through a one-hot matmul, as in the original: the same values as a gather, but a dense
         # gradient. A gather's gradient is IndexedSlices, whose values clip_by_global_norm counts once per
         # position (B * S rows for 2 table rows), so Keras' fit would clip by a different norm than the original.
-        # (Word embeddings are a gather in both, as the original's use_one_hot_embeddings=False off TPU.)
+        # (Word embeddings are a gather in both, as the original's use_one_hot_embeddings=False off TPU; in
+        # pretraining that gradient is joined to the masked-LM one as TF1 joined them: `Pretraining._gradients`.)
         one_hot = ops.one_hot(segment_ids, self.config.type_vocab_size, dtype=lookup.dtype)  # [B, S, type vocab]
         x = lookup + ops.matmul(one_hot, self.token_type_embeddings)  # [B, S, H]
         x = x + self.position_embeddings[:seq_length][None]  # positions 0..S-1, no offset

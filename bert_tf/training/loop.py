@@ -150,7 +150,8 @@ class Pretraining:
         sources[self._table_index] = outputs["masked_lm_table"]
         *gradients, lookup = tape.gradient(scaled_loss, sources + [outputs["word_embedding_lookup"]])
         dtype = self.variables[self._table_index].dtype
-        gradients[self._table_index] = tf.cast(gradients[self._table_index], dtype)  # the compute dtype's
+        # Both reads are in the compute dtype under mixed precision: their gradients back to the table's float32.
+        gradients[self._table_index] = tf.cast(gradients[self._table_index], dtype)
         lookup = tf.reshape(tf.cast(lookup, dtype), [-1, self.config.hidden_size])  # [B * S, H]
         return sums, [tf.convert_to_tensor(g) for g in gradients], lookup
 
