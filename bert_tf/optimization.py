@@ -129,14 +129,11 @@ def join_repeated_variables(grads_and_vars):
         elif not any(isinstance(g, tf.IndexedSlices) for g in grads):
             joined.append((tf.add_n(grads), variable))
         else:
-            sparse = [g for g in grads if isinstance(g, tf.IndexedSlices)]
-            index_dtype = sparse[0].indices.dtype if all(g.indices.dtype == sparse[0].indices.dtype
-                                                          for g in sparse) else tf.int64
+            dense_shape = next(g.dense_shape for g in grads if isinstance(g, tf.IndexedSlices))
             values = [g.values if isinstance(g, tf.IndexedSlices) else g for g in grads]
-            indices = [tf.cast(g.indices, index_dtype) if isinstance(g, tf.IndexedSlices)
-                       else tf.range(tf.shape(g, out_type=index_dtype)[0]) for g in grads]
-            joined.append((tf.IndexedSlices(tf.concat(values, 0), tf.concat(indices, 0), sparse[0].dense_shape),
-                           variable))
+            indices = [tf.cast(g.indices, tf.int64) if isinstance(g, tf.IndexedSlices)
+                       else tf.range(tf.shape(g, out_type=tf.int64)[0]) for g in grads]
+            joined.append((tf.IndexedSlices(tf.concat(values, 0), tf.concat(indices, 0), dense_shape), variable))
     return joined
 
 
