@@ -4,24 +4,30 @@
       --vocab_file=vocab.txt --bert_config_file=bert_config.json --layers=-1,-2,-3,-4
 
 One example per line; "A ||| B" is a pair. Output keys as the original, `linex_index` (sic) included; the
-checkpoint may be an original TF1, Hugging Face or bert_tf Keras one.
+checkpoint may be an original TF1, Hugging Face or bert_tf Keras one. With --attention_layers each line also gets
+`attention`: per requested layer, its heads' attention probabilities between the line's real tokens.
 """
 
-import json
 import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: README, "TensorFlow settings"
+
+import json
 import re
 import time
 
 from absl import app, flags, logging
 
 from bert_tf import checkpoint_files, tokenization
-from bert_tf.config import write_text_atomic
+from bert_tf.files import write_text
 from bert_tf.finetuning_data import pack_features
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_file", None, "Text file, one example per line ('A ||| B' for pairs).")
 flags.DEFINE_string("output_file", None, "JSON-lines output.")
 flags.DEFINE_string("layers", "-1,-2,-3,-4", "Indexes into the Transformer layer outputs (-1 = last).")
+flags.DEFINE_string("attention_layers", "", "Also write these layers' attention probabilities (same indexes as "
+                    "--layers; empty: none).")
 flags.DEFINE_string("bert_config_file", None, "bert_config.json (default: the one beside the checkpoint).")
 flags.DEFINE_integer("max_seq_length", 128, "Maximum total length in word pieces; longer input is truncated.")
 flags.DEFINE_string("init_checkpoint", None, "Checkpoint: TF1 prefix, HF folder or bert_tf Keras folder.")
@@ -53,19 +59,35 @@ def convert_examples(examples, max_seq_length, tokenizer):
             for a, b in examples]
 
 
-def feature_json(unique_id, tokens, layer_outputs, layer_indexes):
-    """One output line: per real token, each requested layer's values rounded to 6 decimals."""
-    return {"linex_index": unique_id, "features": [
+def feature_json(unique_id, tokens, layer_outputs, layer_indexes, attention=(), attention_indexes=()):
+    """One output line: per real token, each requested layer's values rounded to 6 decimals; with `attention`
+    ([N, S, S] per requested attention layer), the probabilities among the real tokens, [N][T][T]."""
+    line = {"linex_index": unique_id, "features": [
         {"token": token, "layers": [{"index": index, "values": [round(float(x), 6) for x in layer[i]]}
                                     for index, layer in zip(layer_indexes, layer_outputs, strict=True)]}
         for i, token in enumerate(tokens)]}
+    if attention_indexes:
+        count = len(tokens)
+        line["attention"] = [{"index": index, "values": [[[round(float(p), 6) for p in row[:count]]
+                                                          for row in head[:count]] for head in probs]}
+                             for index, probs in zip(attention_indexes, attention, strict=True)]
+    return line
+
+
+def parse_layers(spec, num_layers, flag):
+    """Comma-separated layer indexes (negative from the end), each one the model has."""
+    indexes = [int(x) for x in spec.split(",") if x.strip()]
+    for index in indexes:
+        if not -num_layers <= index < num_layers:
+            raise ValueError(f"--{flag}={spec}: layer {index} does not exist in a model of {num_layers} layers "
+                             f"(indexes {-num_layers}..{num_layers - 1})")
+    return indexes
 
 
 def main(_):
     import numpy as np
     import tensorflow as tf
 
-    layer_indexes = [int(x) for x in FLAGS.layers.split(",")]
     config, weights, vocab = checkpoint_files.load(FLAGS.init_checkpoint, config_file=FLAGS.bert_config_file)
     vocab_file = FLAGS.vocab_file or vocab
     if vocab_file is None:
@@ -74,23 +96,31 @@ def main(_):
         raise ValueError(f"max_seq_length {FLAGS.max_seq_length} exceeds the model's max_position_embeddings "
                          f"{config.max_position_embeddings}")
     checkpoint_files.check_vocab(config, vocab_file)
+    layer_indexes = parse_layers(FLAGS.layers, config.num_hidden_layers, "layers")
+    attention_indexes = parse_layers(FLAGS.attention_layers, config.num_hidden_layers, "attention_layers")
     tokenizer = tokenization.FullTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case)
     encoder = checkpoint_files.build_model(config, weights, source=FLAGS.init_checkpoint)
     encoder = getattr(encoder, "encoder", encoder)
-    run = tf.function(lambda inputs: [encoder(inputs, training=False)["encoder_outputs"][i] for i in layer_indexes])
+
+    @tf.function
+    def run(inputs):
+        out = encoder(inputs, training=False, return_attention_probs=bool(attention_indexes))
+        return ([out["encoder_outputs"][i] for i in layer_indexes],
+                [out["attention_probs"][i] for i in attention_indexes])
+
     features = convert_examples(read_examples(FLAGS.input_file), FLAGS.max_seq_length, tokenizer)
     lines, start = [], time.time()
     for begin in range(0, len(features), FLAGS.batch_size):
         batch = features[begin:begin + FLAGS.batch_size]
         inputs = {key: tf.constant(np.array([getattr(f, key) for f in batch], np.int32))
                   for key in ("input_ids", "input_mask", "segment_ids")}
-        outputs = [o.numpy() for o in run(inputs)]
+        outputs, attention = ([o.numpy() for o in part] for part in run(inputs))
         for j, feature in enumerate(batch):
-            layer_outputs = [o[j] for o in outputs]
-            lines.append(json.dumps(feature_json(begin + j, feature.tokens, layer_outputs, layer_indexes)) + "\n")
+            line = feature_json(begin + j, feature.tokens, [o[j] for o in outputs], layer_indexes,
+                                [a[j] for a in attention], attention_indexes)
+            lines.append(json.dumps(line) + "\n")
         logging.info("%d/%d examples, %.1f examples/s", len(lines), len(features), len(lines) / (time.time() - start))
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output_file)), exist_ok=True)
-    write_text_atomic(FLAGS.output_file, "".join(lines))
+    write_text(FLAGS.output_file, "".join(lines))
 
 
 if __name__ == "__main__":

@@ -4,14 +4,16 @@ The original run_classifier.py flags; outputs as the original (eval_results.txt,
 eval_results.json, the GLUE submission file for test sets, and with --export_dir a SavedModel for TF Serving.
 """
 
-import json
-import logging
 import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: README, "TensorFlow settings"
+
+import logging
 
 from absl import app, flags
 
 from bert_tf import cli, tasks, tokenization
-from bert_tf.config import BertConfig, write_text_atomic
+from bert_tf.config import BertConfig
 from bert_tf.finetuning import FineTuning, FineTuningOptions
 from bert_tf.finetuning_data import pad_examples
 
@@ -80,11 +82,7 @@ def main(_):
             suffix = "" if split == "dev" else split[len("dev"):]
             metrics = tuner.evaluate(examples, task.features(examples, tokenizer, f.max_seq_length), f.eval_batch_size)
             results.update({f"{key}{suffix}": value for key, value in metrics.items()})
-        from bert_tf.tasks.outputs import write_eval_results
-
-        write_eval_results(f.output_dir, results)
-        write_text_atomic(os.path.join(f.output_dir, "eval_results.json"), json.dumps(results, indent=2) + "\n")
-        logging.info("***** Eval results *****\n%s", "\n".join(f"  {k} = {v}" for k, v in sorted(results.items())))
+        cli.write_eval_results(f.output_dir, results)
     if f.do_predict:
         for split in (s for s in task.files if s.startswith("test")):
             examples = task.read(f.data_dir, split)
@@ -93,9 +91,7 @@ def main(_):
     if f.export_dir:
         from bert_tf import export
 
-        export.export_classifier(tuner.model, f.export_dir, f.vocab_file, f.do_lower_case, f.max_seq_length,
-                                 task.labels, pair=task.options.get("pair", False),
-                                 regression=task.kind == "regression")
+        export.export_task(tuner.model, task, f.export_dir, f.vocab_file, f.do_lower_case, f.max_seq_length)
 
 
 if __name__ == "__main__":

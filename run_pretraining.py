@@ -4,6 +4,10 @@ Restarting with the same output_dir resumes from its latest checkpoint. The fina
 the original TF1 layout to <output_dir>/tf1. See bert_tf.training for what each extra flag does.
 """
 
+import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: README, "TensorFlow settings"
+
 import logging
 
 import keras

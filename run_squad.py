@@ -4,17 +4,18 @@ The original run_squad.py flags. With answers in --predict_file, the official EM
 best threshold) are written to eval_results.txt and eval_results.json as well.
 """
 
-import json
-import logging
 import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: README, "TensorFlow settings"
+
+import logging
 
 from absl import app, flags
 
 from bert_tf import cli, tasks, tokenization
-from bert_tf.config import BertConfig, write_text_atomic
+from bert_tf.config import BertConfig
 from bert_tf.finetuning import FineTuning, FineTuningOptions
 from bert_tf.tasks import squad_data
-from bert_tf.tasks.outputs import write_eval_results
 
 flags.DEFINE_string("bert_config_file", None, "The config json file of the pre-trained BERT model.")
 flags.DEFINE_string("vocab_file", None, "The vocabulary file the BERT model was trained on.")
@@ -95,15 +96,12 @@ def main(_):
         tuner.write_predictions("dev", examples, features, f.predict_batch_size, outputs=outputs, **post)
         if any(e.answers or e.is_impossible for e in examples):
             results = tuner.evaluate(examples, features, f.predict_batch_size, outputs=outputs, **post)
-            write_eval_results(f.output_dir, results)
-            write_text_atomic(os.path.join(f.output_dir, "eval_results.json"), json.dumps(results, indent=2) + "\n")
-            logging.info("***** Eval results *****\n%s", "\n".join(f"  {k} = {v}" for k, v in sorted(results.items())))
+            cli.write_eval_results(f.output_dir, results)
     if f.export_dir:
-        from bert_tf.export.squad import export_squad
+        from bert_tf import export
 
-        export_squad(tuner.model, f.export_dir, f.vocab_file, f.do_lower_case, f.max_seq_length, **windows,
-                     n_best_size=f.n_best_size, max_answer_length=f.max_answer_length,
-                     version_2_with_negative=f.version_2_with_negative)
+        export.export_task(tuner.model, task, f.export_dir, f.vocab_file, f.do_lower_case, f.max_seq_length,
+                           **windows, n_best_size=f.n_best_size, max_answer_length=f.max_answer_length)
 
 
 if __name__ == "__main__":

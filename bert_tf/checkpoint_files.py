@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 
 import numpy as np
 
-from bert_tf import checkpoints
-from bert_tf.config import BertConfig, write_text_atomic
+from bert_tf import checkpoints, files
+from bert_tf.config import BertConfig
 
 FORMATS = ("tf1", "hf", "keras")
 TF1_CHECKPOINT_NAME = "bert_model.ckpt"
@@ -103,18 +101,13 @@ def write_tf1(weights: dict[str, np.ndarray], prefix: str) -> None:
     """
     import tensorflow as tf
 
-    directory = os.path.dirname(os.path.abspath(prefix))
-    os.makedirs(directory, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(dir=directory, prefix=".tmp-ckpt-")
-    tmp_prefix = os.path.join(tmp_dir, os.path.basename(prefix))
     names = sorted(weights)
-    try:
-        tf.raw_ops.SaveV2(prefix=tmp_prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+    with files.scratch_directory(prefix) as scratch:
+        temp_prefix = os.path.join(scratch, os.path.basename(prefix))
+        tf.raw_ops.SaveV2(prefix=temp_prefix, tensor_names=names, shape_and_slices=[""] * len(names),
                           tensors=[tf.constant(weights[n]) for n in names])
         for suffix in (".data-00000-of-00001", ".index"):
-            os.replace(tmp_prefix + suffix, prefix + suffix)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+            os.replace(temp_prefix + suffix, prefix + suffix)
 
 
 def tf1_prefix(path: str) -> str:
@@ -145,9 +138,8 @@ def read_hf(directory: str) -> dict[str, np.ndarray]:
 def write_hf(state: dict[str, np.ndarray], directory: str) -> None:
     from safetensors.numpy import save_file
 
-    os.makedirs(directory, exist_ok=True)
-    _write_atomic(os.path.join(directory, "model.safetensors"),
-                  lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+    with files.atomic_path(os.path.join(directory, "model.safetensors")) as temp:
+        save_file(state, temp, metadata={"format": "pt"})
 
 
 # ----------------------------------------------------------------------------------------------- folders
@@ -203,26 +195,27 @@ def load_keras_model(path: str):
 
 
 def build_model(config: BertConfig, weights: dict, strict: bool = True, source: str = "checkpoint"):
-    """The model the weights' heads call for (BertPretrainer, BertMaskedLM, BertSpanLabeler, BertClassifier or
-    BertEncoder).
+    """The model the weights' heads call for: BertPretrainer (masked LM + next sentence), BertMaskedLM, a task
+    kind's model (the first kind of `bert_tf.kinds` whose head they carry), or BertEncoder.
 
     Classifier weights could as well be a tagger's or a multiple-choice model's (same names and shapes); they are
     built as a BertClassifier, which holds exactly the same variables. Masked-LM-only weights (HF BertForMaskedLM)
     give a BertMaskedLM, and a checkpoint without a pooler a BertMaskedLM or BertEncoder without one. The
     next-sentence and classifier heads read the pooled output: they still need the pooler (strict).
     """
-    from bert_tf import modeling
+    from bert_tf import kinds, modeling
 
     heads = checkpoints.heads_of(weights)
     pooler = checkpoints.has_pooler(weights)
+    task_heads = [head for head in heads if head in {kind.head for kind in kinds.KINDS.values()}]
     if "next_sentence" in heads:
         model = modeling.BertPretrainer(config)
     elif "masked_lm" in heads:
         model = modeling.BertMaskedLM(config, with_pooler=pooler)
-    elif "span" in heads:
-        model = modeling.BertSpanLabeler(config)
-    elif "classifier" in heads:
-        model = modeling.BertClassifier(config, num_labels=weights["output_weights"].shape[0])
+    elif task_heads:
+        head = task_heads[0]
+        outputs = next(e.tf1 for e in checkpoints.head_tables()[head] if e.keras_transpose)  # [C, H]
+        model = kinds.for_head(head).model_class(config, weights[outputs].shape[0])
     else:
         model = modeling.BertEncoder(config, with_pooler=pooler)
     checkpoints.set_weights(model, weights, strict=strict, source=source)
@@ -244,28 +237,14 @@ def save(config: BertConfig, weights: dict, output_dir: str, output_format: str,
         write_hf(checkpoints.tf1_to_hf(weights, config.num_hidden_layers, prefix="bert." if heads else ""),
                  output_dir)
         num_labels = weights["output_weights"].shape[0] if "classifier" in heads else None
-        write_text_atomic(os.path.join(output_dir, "config.json"),
-                          json.dumps(config_to_hf(config, heads, num_labels), indent=2, sort_keys=True) + "\n")
+        files.write_text(os.path.join(output_dir, "config.json"),
+                         json.dumps(config_to_hf(config, heads, num_labels), indent=2, sort_keys=True) + "\n")
     else:
-        model = build_model(config, weights)
-        _write_atomic(os.path.join(output_dir, "model.keras"), model.save)
+        with files.atomic_path(os.path.join(output_dir, "model.keras")) as temp:
+            build_model(config, weights).save(temp)
         config.to_json_file(os.path.join(output_dir, "bert_config.json"))
     if vocab_file and os.path.abspath(vocab_file) != os.path.abspath(os.path.join(output_dir, "vocab.txt")):
-        _write_atomic(os.path.join(output_dir, "vocab.txt"), lambda tmp: shutil.copyfile(vocab_file, tmp))
-
-
-def _write_atomic(path: str, write) -> None:
-    """Calls write(temporary path) beside `path`, then renames; nothing half-written is left on failure."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        files.copy_file(vocab_file, os.path.join(output_dir, "vocab.txt"))
 
 
 def check_vocab(config: BertConfig, vocab_file: str | None) -> None:

@@ -1,14 +1,18 @@
 """Checkpoint name tables: original TF1 <-> bert_tf (Keras) <-> Hugging Face, as arrays in memory.
 
 The canonical form is a dict {original TF1 variable name: numpy array in the TF1 layout}. Every format converts
-to and from it through one explicit table (`name_table`), so a name is never guessed from another. Files on disk
+to and from it through one explicit table, so a name is never guessed from another: each layer declares its
+weights' names (`weight_names()`, `bert_tf.modeling.names`) and the tables are walked from the model. Files on disk
 are `checkpoint_files.py`'s business.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import logging
+import random
 import re
 
 import numpy as np
@@ -16,119 +20,89 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    """One weight: its TF1 name, its Hugging Face name (no `bert.` prefix), and where it lives in Keras.
-
-    `hf_transpose`: HF `nn.Linear.weight` is [out, in] while TF1 kernels are [in, out].
-    `keras_transpose`: the original `output_weights` are [out, in] while Keras Dense kernels are [in, out].
-    """
+    """One weight's names: TF1, Hugging Face (body names without `bert.`), and how its layouts differ (see
+    `bert_tf.modeling.names`)."""
 
     tf1: str
     hf: str
-    keras: tuple[str, ...]  # attribute path from the Keras model
     hf_transpose: bool = False
     keras_transpose: bool = False
 
 
-def _dense(tf1, hf, keras_path):
-    return [Entry(f"{tf1}/kernel", f"{hf}.weight", (*keras_path, "kernel"), hf_transpose=True),
-            Entry(f"{tf1}/bias", f"{hf}.bias", (*keras_path, "bias"))]
+def model_names(model) -> list:
+    """The model's `WeightName`s, walked from the top (`weight_names()`), each variable once: a block that serves
+    several depths has the names of its first."""
+    seen, names = set(), []
+    for name in model.weight_names():
+        if id(name.variable) not in seen:
+            seen.add(id(name.variable))
+            names.append(name)
+    return names
 
 
-def _layer_norm(tf1, hf, keras_path):
-    return [Entry(f"{tf1}/gamma", f"{hf}.weight", (*keras_path, "gamma")),
-            Entry(f"{tf1}/beta", f"{hf}.bias", (*keras_path, "beta"))]
+def _entries(model) -> list[Entry]:
+    return [Entry(n.tf1, n.hf, n.hf_transpose, n.keras_transpose) for n in model_names(model)]
 
 
-def _block_entries(i: int) -> list[Entry]:
-    tf1, hf, k = f"bert/encoder/layer_{i}", f"encoder.layer.{i}", ("encoder_layers", str(i))
-    return [
-        *_dense(f"{tf1}/attention/self/query", f"{hf}.attention.self.query", (*k, "attention", "query")),
-        *_dense(f"{tf1}/attention/self/key", f"{hf}.attention.self.key", (*k, "attention", "key")),
-        *_dense(f"{tf1}/attention/self/value", f"{hf}.attention.self.value", (*k, "attention", "value")),
-        *_dense(f"{tf1}/attention/output/dense", f"{hf}.attention.output.dense",
-                (*k, "attention", "output_dense")),
-        *_layer_norm(f"{tf1}/attention/output/LayerNorm", f"{hf}.attention.output.LayerNorm",
-                     (*k, "attention", "layer_norm")),
-        *_dense(f"{tf1}/intermediate/dense", f"{hf}.intermediate.dense", (*k, "intermediate")),
-        *_dense(f"{tf1}/output/dense", f"{hf}.output.dense", (*k, "output_dense")),
-        *_layer_norm(f"{tf1}/output/LayerNorm", f"{hf}.output.LayerNorm", (*k, "layer_norm")),
-    ]
+@contextlib.contextmanager
+def _same_random_state():
+    """Building layers draws their default seeds from Python's `random`: a name table built on the side must not
+    change what a seeded run draws next."""
+    state = random.getstate()
+    try:
+        yield
+    finally:
+        random.setstate(state)
 
 
-def encoder_table(num_hidden_layers: int, pooler: bool = True) -> list[Entry]:
-    """The body: embeddings, L blocks, pooler (spec §1.4). Keras paths are relative to a BertEncoder.
+@functools.cache
+def _body_table(num_hidden_layers: int, pooler: bool) -> tuple[Entry, ...]:
+    from bert_tf.config import BertConfig
+    from bert_tf.modeling import BertEncoder
 
-    pooler=False: the body of a Hugging Face model saved without one (BertForMaskedLM, `add_pooling_layer=False`).
-    """
-    emb = ("embeddings",)
-    table = [
-        Entry("bert/embeddings/word_embeddings", "embeddings.word_embeddings.weight", (*emb, "word_embeddings")),
-        Entry("bert/embeddings/token_type_embeddings", "embeddings.token_type_embeddings.weight",
-              (*emb, "token_type_embeddings")),
-        Entry("bert/embeddings/position_embeddings", "embeddings.position_embeddings.weight",
-              (*emb, "position_embeddings")),
-        *_layer_norm("bert/embeddings/LayerNorm", "embeddings.LayerNorm", (*emb, "layer_norm")),
-    ]
-    for i in range(num_hidden_layers):
-        table += _block_entries(i)
-    return table + (pooler_table() if pooler else [])
+    config = BertConfig(vocab_size=1, hidden_size=1, num_hidden_layers=num_hidden_layers, num_attention_heads=1,
+                        intermediate_size=1, max_position_embeddings=1, type_vocab_size=1)
+    with _same_random_state():
+        return tuple(_entries(BertEncoder(config, with_pooler=pooler)))
 
 
-def pooler_table() -> list[Entry]:
-    return _dense("bert/pooler/dense", "pooler.dense", ("pooler",))
+@functools.cache
+def head_tables() -> dict[str, tuple[Entry, ...]]:
+    """{head: its weights' names}, as the heads of the models that hold them declare them (HEAD_SCOPES order)."""
+    from bert_tf.config import BertConfig
+    from bert_tf.modeling import HEAD_SCOPES, BertClassifier, BertPretrainer, BertSpanLabeler
+    from bert_tf.modeling.names import scoped
 
-
-def masked_lm_table() -> list[Entry]:
-    """`cls/predictions/*`: the MLM transform and output bias (the output kernel is tied to word_embeddings)."""
-    mlm = ("masked_lm",)
-    return [
-        *_dense("cls/predictions/transform/dense", "cls.predictions.transform.dense", (*mlm, "transform")),
-        *_layer_norm("cls/predictions/transform/LayerNorm", "cls.predictions.transform.LayerNorm",
-                     (*mlm, "layer_norm")),
-        Entry("cls/predictions/output_bias", "cls.predictions.bias", (*mlm, "output_bias")),
-    ]
-
-
-def next_sentence_table() -> list[Entry]:
-    """`cls/seq_relationship/*`: the NSP head on the pooled output."""
-    return [Entry("cls/seq_relationship/output_weights", "cls.seq_relationship.weight",
-                  ("next_sentence", "dense", "kernel"), keras_transpose=True),
-            Entry("cls/seq_relationship/output_bias", "cls.seq_relationship.bias",
-                  ("next_sentence", "dense", "bias"))]
-
-
-def classifier_table() -> list[Entry]:
-    """run_classifier's root-scope `output_weights` [C, H] and `output_bias` (also used for tagging and choices)."""
-    return [Entry("output_weights", "classifier.weight", ("classifier", "dense", "kernel"), keras_transpose=True),
-            Entry("output_bias", "classifier.bias", ("classifier", "dense", "bias"))]
-
-
-def span_table() -> list[Entry]:
-    """run_squad's `cls/squad/output_weights` [2, H] and `output_bias` (HF: `qa_outputs`)."""
-    return [Entry("cls/squad/output_weights", "qa_outputs.weight", ("span", "dense", "kernel"), keras_transpose=True),
-            Entry("cls/squad/output_bias", "qa_outputs.bias", ("span", "dense", "bias"))]
-
-
-# Each head is named after the attribute that holds it in a Keras model. The original pretraining checkpoint
-# carries masked_lm + next_sentence; Hugging Face's BertForMaskedLM (and TF1 checkpoints stripped of NSP) only
-# masked_lm, so the two are separate heads.
-HEAD_TABLES = {"masked_lm": masked_lm_table, "next_sentence": next_sentence_table,
-               "classifier": classifier_table, "span": span_table}
+    config = BertConfig(vocab_size=1, hidden_size=1, num_hidden_layers=1, num_attention_heads=1,
+                        intermediate_size=1, max_position_embeddings=1, type_vocab_size=1)
+    with _same_random_state():
+        models = (BertPretrainer(config), BertClassifier(config, 1), BertSpanLabeler(config))
+    holders = {head: model for model in models for head in HEAD_SCOPES if getattr(model, head, None) is not None}
+    return {head: tuple(Entry(n.tf1, n.hf, n.hf_transpose, n.keras_transpose)
+                        for n in scoped(getattr(holders[head], head).weight_names(), *scopes))
+            for head, scopes in HEAD_SCOPES.items()}
 
 
 def name_table(num_hidden_layers: int, heads=(), pooler: bool = True) -> list[Entry]:
-    """Every weight of a BERT body plus the named heads (keys of HEAD_TABLES), in checkpoint order."""
-    return encoder_table(num_hidden_layers, pooler) + [e for head in heads for e in HEAD_TABLES[head]()]
+    """Every weight of a BERT body with L layers plus the named heads (keys of HEAD_SCOPES), in checkpoint
+    order, as the layers declare them (pooler=False: a body saved without one)."""
+    return list(_body_table(num_hidden_layers, pooler)) + [e for head in heads for e in head_tables()[head]]
 
 
-def _carries(names: set, table: list[Entry]) -> bool:
+def pooler_table() -> tuple[Entry, ...]:
+    """The pooler's weights: what a body with one has and one without lacks."""
+    without = set(_body_table(1, False))
+    return tuple(e for e in _body_table(1, True) if e not in without)
+
+
+def _carries(names: set, table) -> bool:
     return any(e.tf1 in names or e.hf in names for e in table)
 
 
 def heads_of(names) -> tuple[str, ...]:
-    """Which heads a set of TF1 or Hugging Face tensor names carries (in HEAD_TABLES order)."""
+    """Which heads a set of TF1 or Hugging Face tensor names carries (in HEAD_SCOPES order)."""
     names = set(names)
-    return tuple(head for head, table in HEAD_TABLES.items() if _carries(names, table()))
+    return tuple(head for head, table in head_tables().items() if _carries(names, table))
 
 
 def has_pooler(names) -> bool:
@@ -138,7 +112,7 @@ def has_pooler(names) -> bool:
 
 
 def heads_of_model(model) -> tuple[str, ...]:
-    return tuple(head for head in HEAD_TABLES if hasattr(model, head))
+    return tuple(head for head in head_tables() if getattr(model, head, None) is not None)
 
 
 def model_has_pooler(model) -> bool:
@@ -150,7 +124,7 @@ def model_has_pooler(model) -> bool:
 
 def tf1_to_hf(weights: dict[str, np.ndarray], num_hidden_layers: int, prefix: str = "bert.") -> dict:
     """Canonical weights -> HF state dict. Body names get `prefix` ("bert." for models with heads)."""
-    body = {e.tf1 for e in encoder_table(num_hidden_layers)}
+    body = {e.tf1 for e in _body_table(num_hidden_layers, True)}
     table = name_table(num_hidden_layers, heads_of(weights), has_pooler(weights))
     missing = [e.tf1 for e in table if e.tf1 not in weights]
     if missing:
@@ -193,15 +167,7 @@ def _modern_hf_name(name: str) -> str:
 
 def keras_variables(model) -> dict[str, tuple[object, bool]]:
     """{TF1 name: (Keras variable, keras_transpose)} for a BertEncoder or any model holding one as `encoder`."""
-    encoder = getattr(model, "encoder", model)
-    body = {e.tf1 for e in encoder_table(encoder.config.num_hidden_layers)}
-    out = {}
-    for e in name_table(encoder.config.num_hidden_layers, heads_of_model(model), model_has_pooler(model)):
-        obj = encoder if e.tf1 in body else model
-        for attr in e.keras:
-            obj = obj[int(attr)] if attr.isdigit() else getattr(obj, attr)
-        out[e.tf1] = (obj, e.keras_transpose)
-    return out
+    return {n.tf1: (n.variable, n.keras_transpose) for n in model_names(model)}
 
 
 def get_weights(model) -> dict[str, np.ndarray]:
@@ -238,7 +204,7 @@ def _misfit(model, weights: dict, targets: dict) -> str:
     """Every shape mismatch, missing and unexpected name, with shapes, in one message ("" if none)."""
     pooler = {e.tf1 for e in pooler_table()}
     # Weights of heads (or a pooler) the model does not have are another model's business, not "unexpected".
-    skipped = {e.tf1 for head, table in HEAD_TABLES.items() if head not in heads_of_model(model) for e in table()}
+    skipped = {e.tf1 for head, table in head_tables().items() if head not in heads_of_model(model) for e in table}
     skipped |= set() if model_has_pooler(model) else pooler
     # Hugging Face builds span and tagging models without a pooler; those heads never read it.
     optional = pooler if not getattr(model, "uses_pooler", True) else set()

@@ -5,7 +5,13 @@ Each script calls the `define_*` functions it needs at its top level; nothing is
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+
 from absl import flags
+
+from bert_tf import files
 
 
 def define_tpu_flags():
@@ -34,3 +40,10 @@ def create_strategy(values):
 
     return training.create_strategy("tpu" if values.use_tpu else values.strategy, values.tpu_name, values.tpu_zone,
                                     values.gcp_project, values.master)
+
+
+def write_eval_results(output_dir, results):
+    """The original's eval_results.txt and, with every digit, eval_results.json; logged as well."""
+    files.write_eval_results(os.path.join(output_dir, "eval_results.txt"), results)
+    files.write_text(os.path.join(output_dir, "eval_results.json"), json.dumps(results, indent=2) + "\n")
+    logging.info("***** Eval results *****\n%s", files.format_eval_results(results))

@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-import tempfile
+
+from bert_tf.files import write_text
 
 # Keys that released Chinese and multilingual configs carry; the original code ignores them, and so do we.
 KNOWN_UNUSED_KEYS = frozenset(
@@ -124,21 +124,8 @@ class BertConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     def to_json_file(self, path: str) -> None:
-        write_text_atomic(path, self.to_json_string())
+        write_text(path, self.to_json_string())
 
     def replace(self, **changes) -> BertConfig:
         return dataclasses.replace(self, **changes)
 
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Writes `text` to a temporary file beside `path`, then renames it, so no half-written file is left."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

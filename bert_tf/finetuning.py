@@ -1,20 +1,13 @@
-"""Fine-tuning: joins a task's kind to its model, loss and outputs, and trains with Keras `fit`.
+"""Fine-tuning: a task's kind (`bert_tf.kinds`) gives its model, objective, predictions and metrics; the Trainer
+trains it.
 
-| kind                       | model              | loss (the original's, a mean over the batch)       |
-|----------------------------|--------------------|----------------------------------------------------|
-| classification             | BertClassifier     | softmax cross-entropy                              |
-| regression                 | BertClassifier(1)  | squared error                                      |
-| multiple_choice            | BertMultipleChoice | softmax cross-entropy over the choices             |
-| tagging                    | BertTagger         | cross-entropy over first sub-tokens (label -1 ignored) |
-| span                       | BertSpanLabeler    | (start + end cross-entropy) / 2                    |
-
-The optimizer is the original AdamW (or LAMB) with warm-up and linear decay over
-int(num_examples / batch x epochs) steps. Training writes `ckpt-<step>` checkpoints (weights, optimizer slots,
-step, dropout seeds) every `save_checkpoints_steps` into output_dir, and a rerun in the same output_dir resumes
-from the latest one (the seeded input order is replayed to the same position), as pretraining does. Evaluation
-is computed from predictions in NumPy, weighting by `is_real_example`, so padding examples change nothing in
-`eval_*`; the Estimator's `loss` (the mean batch loss, padding examples included) and `global_step` are added
-as the original's eval_results.txt has them (spec §5.4).
+The optimizer is the original AdamW (or LAMB) with warm-up and linear decay over int(num_examples / batch x
+epochs) steps. Training writes `ckpt-<step>` checkpoints (weights, optimizer slots, step, dropout seeds) every
+`save_checkpoints_steps` into output_dir, and a rerun in the same output_dir resumes from the latest one (the
+seeded input order is replayed to the same position), as pretraining does. Evaluation is computed from
+predictions in NumPy, weighting by `is_real_example`, so padding examples change nothing in `eval_*`; the
+Estimator's `loss` (the mean batch loss, padding examples included) and `global_step` are added as the original's
+eval_results.txt has them (docs/ORIGINAL.md §5.4).
 """
 
 from __future__ import annotations
@@ -23,50 +16,18 @@ import dataclasses
 import logging
 import os
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from bert_tf import checkpoint_files, checkpoints, modeling
+from bert_tf import checkpoint_files, checkpoints, kinds
 from bert_tf.finetuning_data import train_steps
-from bert_tf.optimization import create_optimizer
-from bert_tf.tasks.squad_predictions import RawResult
-from bert_tf.training import CHECKPOINT_NAME, precision_policy, warm_start
-
-MODEL_INPUTS = ("input_ids", "input_mask", "segment_ids")
-
-MODELS = {
-    "classification": lambda config, task: modeling.BertClassifier(config, task.num_labels),
-    "regression": lambda config, task: modeling.BertClassifier(config, 1),
-    "multiple_choice": lambda config, task: modeling.BertMultipleChoice(config),
-    "tagging": lambda config, task: modeling.BertTagger(config, task.num_labels),
-    "span": lambda config, task: modeling.BertSpanLabeler(config),
-}
-
-
-def _cross_entropy(**kwargs):
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, **kwargs)
-
-
-LOSSES = {
-    "classification": lambda: ({"logits": _cross_entropy()}, None),
-    "regression": lambda: ({"logits": keras.losses.MeanSquaredError()}, None),
-    "multiple_choice": lambda: ({"logits": _cross_entropy()}, None),
-    "tagging": lambda: ({"logits": _cross_entropy(ignore_class=-1)}, None),
-    "span": lambda: ({"start_logits": _cross_entropy(), "end_logits": _cross_entropy()},
-                     {"start_logits": 0.5, "end_logits": 0.5}),
-}
-
-
-def targets(kind, batch):
-    if kind == "span":
-        return {"start_logits": batch["start_positions"], "end_logits": batch["end_positions"]}
-    return {"logits": batch["label_ids"]}
+from bert_tf.training import Trainer, TrainingOptions, precision_policy, warm_start
 
 
 @dataclasses.dataclass(frozen=True)
 class FineTuningOptions:
-    """How to fine-tune; defaults are the original run_classifier.py / run_squad.py flags (spec §8)."""
+    """How to fine-tune; defaults are the original run_classifier.py / run_squad.py flags (docs/ORIGINAL.md §8).
+    gradient_accumulation_steps and keep_checkpoint_max go beyond them, as in pretraining."""
 
     output_dir: str
     max_seq_length: int = 128
@@ -83,6 +44,7 @@ class FineTuningOptions:
     seed: int | None = None
     save_checkpoints_steps: int = 1000
     keep_checkpoint_max: int = 5
+    gradient_accumulation_steps: int = 1
 
 
 class FineTuning:
@@ -91,10 +53,11 @@ class FineTuning:
 
     def __init__(self, task, config, options, strategy=None):
         self.task, self.config, self.options = task, config, options
+        self.kind = kinds.get(task.kind)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.global_step = 0  # of the weights in self.model: steps trained, or read from the checkpoint loaded
         with self.strategy.scope(), precision_policy(options.precision):
-            self.model = MODELS[task.kind](config, task)
+            self.model = self.kind.model(config, task)
 
     def warm_start(self, init_checkpoint, config_file=None):
         """Body (and any matching head) from a pretraining or fine-tuned checkpoint of any format; None keeps
@@ -114,39 +77,37 @@ class FineTuning:
         self.global_step = _checkpoint_step(trained)
         return self.warm_start(trained, config_file)
 
+    def trainer(self, num_steps, num_warmup_steps):
+        """The Trainer of this task's objective for `num_steps` updates."""
+        o = self.options
+        options = TrainingOptions(
+            output_dir=o.output_dir, train_batch_size=o.train_batch_size, eval_batch_size=o.eval_batch_size,
+            learning_rate=o.learning_rate, num_train_steps=num_steps, num_warmup_steps=num_warmup_steps,
+            save_checkpoints_steps=o.save_checkpoints_steps, steps_per_execution=o.iterations_per_loop,
+            optimizer=o.optimizer, precision=o.precision, use_xla=o.use_xla,
+            gradient_accumulation_steps=o.gradient_accumulation_steps, keep_checkpoint_max=o.keep_checkpoint_max)
+        return Trainer(self.model, [self.kind.objective(self.task)], options, self.strategy)
+
     def train(self, features, num_examples):
         """Trains on `features` for int(num_examples / batch x epochs) steps, resuming from output_dir's latest
-        training checkpoint if there is one; returns the Keras history (None if nothing was left to train).
+        training checkpoint if there is one; returns the last metrics (None if nothing was left to train).
         `save` then writes the result in the original layout."""
         o = self.options
         num_steps, num_warmup = train_steps(num_examples, o.train_batch_size, o.num_train_epochs, o.warmup_proportion)
         if num_steps < 1:
             raise ValueError(f"{num_examples} examples at batch {o.train_batch_size} x {o.num_train_epochs} epochs "
                              "make no training step")
-        kind = self.task.kind
-        with self.strategy.scope():
-            loss, loss_weights = LOSSES[kind]()
-            optimizer = create_optimizer(o.learning_rate, num_steps, num_warmup, optimizer_type=o.optimizer)
-            if o.precision == "float16":
-                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            optimizer.build(self.model.trainable_variables)  # slots exist before a resumed run restores them
-        saver = _TrainingCheckpoints(self.model, optimizer, o, num_steps)
-        done = saver.restore()
+        trainer = self.trainer(num_steps, num_warmup)
+        done = trainer.restore()
         logging.info("training %s: %d examples, %d steps, %d warm-up%s", self.task.name, num_examples, num_steps,
                      num_warmup, f", resuming at step {done}" if done else "")
-        history = None
+        results = None
         if done < num_steps:
-            dataset = self.task.dataset(features, o.train_batch_size, training=True, seed=o.seed).skip(done).map(
-                lambda batch: ({k: batch[k] for k in MODEL_INPUTS}, targets(kind, batch)))
-            with self.strategy.scope():
-                self.model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights, jit_compile=o.use_xla,
-                                   steps_per_execution=min(o.iterations_per_loop, o.save_checkpoints_steps,
-                                                           num_steps - done))
-            history = self.model.fit(dataset, epochs=1, steps_per_epoch=num_steps - done, shuffle=False,
-                                     callbacks=[saver],
-                                     verbose=2 if num_steps - done > 1 else 0)
+            results = trainer.train(lambda context: self.task.dataset(
+                features, context.get_per_replica_batch_size(o.train_batch_size), training=True, seed=o.seed,
+                input_context=context))
         self.global_step = num_steps
-        return history
+        return results
 
     def save(self, vocab_file=None):
         """The fine-tuned weights in the original layout, global_step included as the original's checkpoints
@@ -156,62 +117,31 @@ class FineTuning:
 
     def predict(self, features, batch_size):
         """The model's outputs on `features` (in order, every feature): dict of NumPy arrays."""
+        inputs = self.model.input_features
         dataset = self.task.dataset(features, batch_size, training=False).map(
-            lambda batch: {k: batch[k] for k in MODEL_INPUTS})
+            lambda batch: {k: batch[k] for k in inputs})
         return self.model.predict(dataset, verbose=0)
 
     def evaluate(self, examples, features, batch_size, outputs=None, **options):
-        """Dev metrics: `eval_accuracy`/`eval_loss` as the original (padding examples weigh 0) plus the task's.
+        """Dev metrics: the kind's (`eval_accuracy`/`eval_loss` as the original, padding examples weigh 0) and
+        the task's, plus the Estimator's `loss` and `global_step`.
 
         `outputs` are the model's predictions on `features` when already computed; `options` are the span
         post-processing settings (n_best_size, max_answer_length, do_lower_case, null_score_diff_threshold).
         """
         outputs = self.predict(features, batch_size) if outputs is None else outputs
-        arrays = self.task.arrays(features)
-        if self.task.kind == "span":
-            gold, _, answers, null_odds = self.span_predictions(examples, features, outputs, **options)
-            return self.task.metrics(gold, answers, null_odds)
-        real = arrays["is_real_example"].astype(bool)
-        logits, labels = outputs["logits"], arrays["label_ids"]
-        if self.task.kind == "regression":
-            losses = (logits[:, 0] - labels) ** 2  # [N]
-            results = {"eval_loss": float(losses[real].mean()), **self.task.metrics(labels[real], logits[real, 0])}
-        else:
-            shifted = logits - logits.max(-1, keepdims=True)
-            log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-            keep = labels >= 0  # tagging: only first sub-tokens carry a label
-            nll = -np.take_along_axis(log_probs, np.maximum(labels, 0)[..., None], -1)[..., 0]  # [N] or [N, S]
-            losses = nll[keep]
-            # tagging scores every word of the examples, as conlleval does (words without a piece included)
-            words = {"examples": examples} if self.task.kind == "tagging" else {}
-            results = {"eval_loss": float(nll[real][keep[real]].mean()),
-                       "eval_accuracy": float((log_probs.argmax(-1) == labels)[real][keep[real]].mean()),
-                       **self.task.metrics(labels[real], logits[real], **words)}
+        results, losses = self.kind.metrics(self.task, examples, self.task.arrays(features), outputs,
+                                            features=features, **options)
+        if losses is None:
+            return results
         # The Estimator's `loss` is the mean of the batches' mean losses, padding examples included; every batch
         # is full here (examples are padded to a multiple of the batch size), so it is the mean over all of them.
         return {**results, "loss": float(losses.mean()), "global_step": self.global_step}
 
-    def span_predictions(self, examples, features, outputs, **options):
-        """(gold answers, RawResults, predictions): the SQuAD post-processing of span outputs."""
-        from bert_tf.tasks import squad_eval, squad_predictions
-
-        results = [RawResult(f.unique_id, tuple(s), tuple(e))
-                   for f, s, e in zip(features, outputs["start_logits"], outputs["end_logits"], strict=True)]
-        answers, _, null_odds = squad_predictions.predictions(examples, features, results,
-                                                              **{**self.task.options, **options})
-        return squad_eval.gold_from_examples(examples), results, answers, null_odds
-
     def write_predictions(self, split, examples, features, batch_size, outputs=None, **options):
         """The kind's prediction files (test_results.tsv, GLUE submission, SQuAD JSON, CoNLL tags)."""
         outputs = self.predict(features, batch_size) if outputs is None else outputs
-        if self.task.kind == "span":
-            predictions = self.span_predictions(examples, features, outputs, **options)[1]
-        elif self.task.kind == "regression":
-            predictions = outputs["logits"][:, 0]
-        else:
-            logits = outputs["logits"]
-            predictions = np.exp(logits - logits.max(-1, keepdims=True))
-            predictions /= predictions.sum(-1, keepdims=True)
+        predictions = self.kind.predictions(self.task, examples, features, outputs, **options)
         return self.task.write_predictions(self.options.output_dir, split, examples, predictions, features=features,
                                            **options)
 
@@ -220,36 +150,3 @@ def _checkpoint_step(prefix):
     """The `global_step` stored in a TF1 checkpoint (0 for one written without it)."""
     reader = tf.train.load_checkpoint(prefix)
     return int(reader.get_tensor("global_step")) if reader.has_tensor("global_step") else 0
-
-
-class _TrainingCheckpoints(keras.callbacks.Callback):
-    """`ckpt-<step>` in output_dir every `save_checkpoints_steps` and at the last step: the weights under their
-    TF1 names (Keras 3 models are not fully trackable by tf.train.Checkpoint), optimizer slots, the step and the
-    dropout seed-generator states, so that a resumed run draws what an uninterrupted one would."""
-
-    def __init__(self, model, optimizer, options, num_steps):
-        super().__init__()
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        weights = {name: variable for name, (variable, _) in checkpoints.keras_variables(model).items()}
-        seeds = [v for v in model.non_trainable_variables if "seed_generator" in v.path]
-        self.checkpoint = tf.train.Checkpoint(weights=weights, optimizer=optimizer, global_step=self.step,
-                                              seed_generators=seeds)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, options.output_dir,
-                                                  max_to_keep=options.keep_checkpoint_max,
-                                                  checkpoint_name=CHECKPOINT_NAME, step_counter=self.step)
-        self.every, self.done, self.num_steps = options.save_checkpoints_steps, 0, num_steps
-
-    def restore(self):
-        """Reads output_dir's latest training checkpoint, if any; returns the step training continues from."""
-        if self.manager.latest_checkpoint:
-            self.checkpoint.read(self.manager.latest_checkpoint).assert_existing_objects_matched()
-            logging.info("resuming from %s", self.manager.latest_checkpoint)
-        self.done = int(self.step.numpy())
-        return self.done
-
-    def on_train_batch_end(self, batch, logs=None):
-        step = self.done + batch + 1  # `batch`: the epoch's last step index of this call of the compiled loop
-        crossed = step // self.every > int(self.step.numpy()) // self.every
-        self.step.assign(step)
-        if crossed or step == self.num_steps:
-            logging.info("saved %s", self.manager.save(checkpoint_number=step))

@@ -212,12 +212,16 @@ def feature_arrays(features: list, label_dtype=np.int32) -> dict[str, np.ndarray
     return arrays
 
 
-def make_dataset(arrays: dict, batch_size: int, training: bool, shuffle_buffer: int = 100, seed=None):
+def make_dataset(arrays: dict, batch_size: int, training: bool, shuffle_buffer: int = 100, seed=None,
+                 input_context=None):
     """Arrays -> tf.data.Dataset of dict batches. Training as the original input_fn: repeat, shuffle(100),
-    batch(drop_remainder=True); evaluation/prediction: one pass in order, last batch kept (GPU/CPU semantics)."""
+    batch(drop_remainder=True); evaluation/prediction: one pass in order, last batch kept (GPU/CPU semantics).
+    With a tf.distribute.InputContext of several input pipelines, each takes its share of the one seeded order."""
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_tensor_slices(dict(arrays))
     if training:
         dataset = dataset.repeat().shuffle(shuffle_buffer, seed=seed)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     return dataset.batch(batch_size, drop_remainder=training)

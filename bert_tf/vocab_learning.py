@@ -9,10 +9,9 @@ from __future__ import annotations
 import collections
 import heapq
 import logging
-import os
-import tempfile
 
 from bert_tf import tokenization
+from bert_tf.files import atomic_file
 
 _LOG = logging.getLogger(__name__)
 SUFFIX_PREFIX = "##"  # marks a piece that continues a word (the original's WordpieceTokenizer convention)
@@ -158,13 +157,6 @@ def build_vocab(word_counts, vocab_size: int, num_unused: int = 0, min_count: in
 
 
 def write_vocab(tokens, path) -> None:
-    """Writes one token per line to a temporary file next to `path`, then renames it into place."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temp = tempfile.mkstemp(dir=directory, prefix=".vocab-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as writer:
-            writer.writelines(token + "\n" for token in tokens)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+    """Writes one token per line, atomically (bert_tf.files)."""
+    with atomic_file(path) as writer:
+        writer.writelines(token + "\n" for token in tokens)

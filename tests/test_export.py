@@ -15,6 +15,7 @@ from bert_tf.finetuning_data import pack_features
 from bert_tf.modeling import BertClassifier, BertEncoder
 
 HERE = os.path.dirname(__file__)
+ROOT = os.path.dirname(HERE)
 WORDS = ["hello", "world", "the", "cat", "sat", "##s", "on", "mat", "!", "猫", "é"]
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS] + [f"w{i}" for i in range(99 - 16)]
 MAX_SEQ_LENGTH = 12
@@ -107,49 +108,59 @@ def test_only_ops_stock_tf_serving_has(classifier, tmp_path):
         assert f"signature_def['{signature}']" in cli
 
 
-def test_encoder_pair_works_from_keras_like_the_encoder(config, tmp_path):
+def test_encoder_pair_from_the_script_works_from_keras_like_the_encoder(config, tmp_path):
     import keras
     import tensorflow as tf
+
+    from bert_tf import checkpoint_files
 
     vocab_file = write_vocab(tmp_path / "vocab.txt", VOCAB)
     encoder = BertEncoder(config)
     checkpoints.set_weights(encoder, random_weights(config, with_heads=False))
-    export.export_preprocessor(str(tmp_path / "pre"), vocab_file, True, MAX_SEQ_LENGTH)
-    export.export_encoder(encoder, str(tmp_path / "enc"), vocab_file)
-    preprocess = keras.layers.TFSMLayer(str(tmp_path / "pre"), call_endpoint="serving_default")
-    encode = keras.layers.TFSMLayer(str(tmp_path / "enc"), call_endpoint="serve")
+    checkpoint_files.save(config, checkpoints.get_weights(encoder), str(tmp_path / "ckpt"), "tf1", vocab_file)
+    subprocess.run([sys.executable, f"{ROOT}/export_encoder.py", f"--init_checkpoint={tmp_path / 'ckpt'}",
+                    f"--export_dir={tmp_path / 'hub'}", f"--max_seq_length={MAX_SEQ_LENGTH}"], check=True,
+                   capture_output=True)
+    preprocess = keras.layers.TFSMLayer(str(tmp_path / "hub" / "preprocessor"), call_endpoint="serving_default")
+    encode = keras.layers.TFSMLayer(str(tmp_path / "hub" / "encoder"), call_endpoint="serve")
     texts = ["hello world", "the cats sat on the mat !"]
     packed = preprocess(tf.constant(texts))
     out = encode(packed)
-    direct = encoder({k: packed[k] for k in export.FEATURE_KEYS})
+    inputs = {k: packed[k] for k in export.FEATURE_KEYS}
+    direct = encoder(inputs, return_attention_probs=True)
     # The SavedModel runs Grappler's fused kernels (matmul + bias + activation), eager runs the ops one by one:
     # float32 agreement to a few ulps of these O(1) values (measured up to 1.03e-6, i.e. 7e-6 relative), not bits.
     np.testing.assert_allclose(out["pooled_output"].numpy(), direct["pooled_output"].numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out["encoder_outputs"].numpy()[-1], direct["sequence_output"].numpy(), rtol=1e-5,
                                atol=1e-6)
+    loaded_encoder = tf.saved_model.load(str(tmp_path / "hub" / "encoder"))
+    attention = loaded_encoder.signatures["attention"](**inputs)["attention_probs"].numpy()
+    assert attention.shape == (2, 2, 4, MAX_SEQ_LENGTH, MAX_SEQ_LENGTH)  # [L, B, N, S, S]
+    np.testing.assert_allclose(attention, np.stack([p.numpy() for p in direct["attention_probs"]]), atol=1e-6)
     tokenizer = tokenization.FullTokenizer(vocab_file)
     assert packed["input_ids"].numpy()[1].tolist() == list(pack_features(
         tokenizer.tokenize(texts[1]), None, MAX_SEQ_LENGTH, tokenizer).input_ids)
-    loaded = tf.saved_model.load(str(tmp_path / "pre"))
+    loaded = tf.saved_model.load(str(tmp_path / "hub" / "preprocessor"))
     ids = loaded.tokenize(tf.constant(texts))
     pair = loaded.bert_pack_inputs([ids, ids])
     assert pair["segment_ids"].numpy()[0].tolist() == [0, 0, 0, 0, 1, 1, 1] + [0] * 5
-    info = tf.saved_model.load(str(tmp_path / "enc")).signatures["tokenization_info"]()
+    info = loaded_encoder.signatures["tokenization_info"]()
     assert open(info["vocab_file"].numpy().decode()).read().splitlines() == VOCAB
     assert bool(info["do_lower_case"].numpy())
 
 
-def test_classifier_export_refuses_the_kinds_it_cannot_serve(config, tmp_path):
-    from bert_tf.modeling import BertMultipleChoice, BertSpanLabeler, BertTagger
+def test_export_task_refuses_the_kinds_without_a_saved_model(config, tmp_path):
+    from bert_tf import tasks
+    from bert_tf.modeling import BertMultipleChoice, BertTagger
 
     vocab_file = write_vocab(tmp_path / "vocab.txt", VOCAB)
-    cases = [(BertMultipleChoice(config), "a multiple_choice model \\(BertMultipleChoice\\): task kind "
-                                          "'multiple_choice' has no SavedModel export"),
-             (BertTagger(config, num_labels=4), "a tagging model \\(BertTagger\\): task kind 'tagging' has no"),
-             (BertSpanLabeler(config), "a span model \\(BertSpanLabeler\\): export it with "
-                                       "bert_tf.export.squad.export_squad")]
-    for model, message in cases:
-        with pytest.raises(ValueError, match="^export_classifier exports classification and regression models "
-                                             "\\(BertClassifier\\); got " + message):
-            export.export_classifier(model, str(tmp_path / "out"), vocab_file, True, MAX_SEQ_LENGTH)
+    cases = [(BertMultipleChoice(config), tasks.get("swag")), (BertTagger(config, num_labels=9),
+                                                              tasks.get("conll2003"))]
+    for model, task in cases:
+        with pytest.raises(ValueError, match=f"^task {task.name}: task kind '{task.kind}' has no SavedModel export "
+                                             "\\(only classification, regression, span\\)"):
+            export.export_task(model, task, str(tmp_path / "out"), vocab_file, True, MAX_SEQ_LENGTH)
+    with pytest.raises(ValueError, match="exports classification and regression models \\(BertClassifier\\); "
+                                         "got a BertTagger"):
+        export.export_classifier(cases[1][0], str(tmp_path / "out"), vocab_file, True, MAX_SEQ_LENGTH)
     assert not (tmp_path / "out").exists()

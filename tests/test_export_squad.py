@@ -8,7 +8,7 @@ import pytest
 from helpers import tiny_config, write_vocab
 from test_export import serve
 
-from bert_tf import checkpoints, tasks
+from bert_tf import checkpoints, kinds, tasks
 from bert_tf.export import squad as export_squad
 from bert_tf.finetuning import FineTuning, FineTuningOptions
 from bert_tf.tasks import squad_data as sd
@@ -39,8 +39,8 @@ def python_pipeline(tuner, tokenizer, version_2):
     examples = [sd.SquadExample(str(i), q, tuple(sd.split_context(c)[0])) for i, (q, c) in enumerate(QUESTIONS)]
     features = tuner.task.features(examples, tokenizer, MAX_SEQ_LENGTH, training=False, **WINDOWS)
     outputs = tuner.predict(features, 4)
-    _, results, answers, null_odds = tuner.span_predictions(examples, features, outputs, n_best_size=7,
-                                                            max_answer_length=5, do_lower_case=True)
+    results, answers, null_odds = kinds.span_predictions(tuner.task, examples, features, outputs, n_best_size=7,
+                                                         max_answer_length=5, do_lower_case=True)
     results = {r.unique_id: sp.RawResult(r.unique_id, tuple(map(float, r.start_logits)),
                                          tuple(map(float, r.end_logits))) for r in results}
     spans = []

@@ -168,17 +168,17 @@ def test_interrupted_fine_tuning_resumes_to_the_uninterrupted_weights(workspace)
         return tuner, tuner.train(features, len(train))
 
     full, _ = fine_tune(tmp_path / "full")
-    # calls of 3 steps: checkpoints where a multiple of 4 was crossed (6, 9) and at the end (12)
+    # calls of at most 3 steps that stop at each multiple of 4: checkpoints at 4, 8 and the end (12)
     assert tf.train.get_checkpoint_state(str(tmp_path / "full")).all_model_checkpoint_paths == [
-        str(tmp_path / "full" / f"ckpt-{step}") for step in (6, 9, 12)]
-    interrupted = tmp_path / "interrupted"  # as if killed after step 6: only ckpt-6 is there
+        str(tmp_path / "full" / f"ckpt-{step}") for step in (4, 8, 12)]
+    interrupted = tmp_path / "interrupted"  # as if killed after step 4: only ckpt-4 is there
     interrupted.mkdir()
     for name in os.listdir(tmp_path / "full"):
-        if name.startswith("ckpt-6."):
+        if name.startswith("ckpt-4."):
             os.link(tmp_path / "full" / name, interrupted / name)
-    tf.compat.v1.train.update_checkpoint_state(str(interrupted), str(interrupted / "ckpt-6"))
-    resumed, history = fine_tune(interrupted)
-    assert len(history.history["loss"]) == 1 and resumed.global_step == 12
+    tf.compat.v1.train.update_checkpoint_state(str(interrupted), str(interrupted / "ckpt-4"))
+    resumed, results = fine_tune(interrupted)
+    assert resumed.global_step == 12 and np.isfinite(results["loss"])
     expected, got = checkpoints.get_weights(full.model), checkpoints.get_weights(resumed.model)
     assert expected.keys() == got.keys()
     for name in expected:

@@ -9,13 +9,14 @@ import sys
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "bert_tf"
-# DESIGN.md's import direction: config, tokenization -> text_ops, *_data, tasks -> modeling, optimization
-# -> training, checkpoints, export -> scripts. A module may import its own level and the levels before it.
+# docs/ARCHITECTURE.md's import direction: files, config, tokenization -> text_ops, *_data, tasks -> modeling,
+# optimization, objectives -> training, checkpoints, kinds, export -> scripts. A module may import its own level
+# and the levels before it.
 LEVELS = {
-    "config": 0, "tokenization": 0,
+    "files": 0, "config": 0, "tokenization": 0,
     "text_ops": 1, "finetuning_data": 1, "pretraining_data": 1, "tasks": 1, "vocab_learning": 1,
-    "modeling": 2, "optimization": 2, "losses": 2,
-    "training": 3, "checkpoints": 3, "checkpoint_files": 3, "export": 3, "finetuning": 3, "cli": 3,
+    "modeling": 2, "optimization": 2, "objectives": 2,
+    "training": 3, "checkpoints": 3, "checkpoint_files": 3, "kinds": 3, "export": 3, "finetuning": 3, "cli": 3,
 }
 
 
@@ -37,7 +38,7 @@ def test_every_module_has_a_level_and_imports_only_downwards():
         top = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
         if top == "__init__":
             continue
-        assert top in LEVELS, f"{top} has no place in the import direction: add it to LEVELS (and DESIGN.md)"
+        assert top in LEVELS, f"{top} has no place in the import direction: add it to LEVELS (and ARCHITECTURE.md)"
         for target in imported_bert_tf_modules(path):
             if target != top and LEVELS[target] > LEVELS[top]:
                 violations.append(f"{path.relative_to(PACKAGE)} imports bert_tf.{target}")
@@ -48,7 +49,7 @@ def test_tasks_never_import_modeling_and_modeling_never_imports_data():
     for path in (PACKAGE / "tasks").rglob("*.py"):
         assert "modeling" not in set(imported_bert_tf_modules(path)), path
     for path in (PACKAGE / "modeling").rglob("*.py"):
-        assert set(imported_bert_tf_modules(path)) <= {"config", "modeling"}, path
+        assert set(imported_bert_tf_modules(path)) <= {"files", "config", "modeling"}, path
 
 
 def test_pure_modules_import_without_tensorflow():
@@ -59,11 +60,31 @@ def test_pure_modules_import_without_tensorflow():
     assert out.strip() == "[]"
 
 
+def test_importing_bert_tf_changes_no_environment_variable():
+    code = ("import json, os; before = dict(os.environ); import bert_tf, bert_tf.modeling, bert_tf.training, "
+            "bert_tf.finetuning, bert_tf.export, bert_tf.checkpoint_files; "
+            "print(json.dumps({k: v for k, v in os.environ.items() if before.get(k) != v}))")
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
+    assert out.strip().splitlines()[-1] == "{}"
+
+
+@pytest.mark.parametrize("script", ["run_pretraining.py", "run_classifier.py", "run_squad.py", "extract_features.py",
+                                    "export_encoder.py"])
 @pytest.mark.parametrize("given, expected", [(None, "1"), ("0", "0")])
-def test_importing_bert_tf_turns_onednn_on_unless_the_environment_says_otherwise(given, expected):
+def test_scripts_turn_onednn_on_before_tensorflow_loads_unless_the_environment_says_otherwise(script, given,
+                                                                                              expected):
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if given is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = given
-    code = "import os, bert_tf; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
-    assert out.strip() == expected
+    # The script's top level runs (its --helpshort exits in app.run); at exit: the setting and whether
+    # TensorFlow had been imported before the script set it.
+    code = ("import atexit, os, runpy, sys; "
+            "atexit.register(lambda: print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))); "
+            f"sys.argv = [{script!r}, '--helpshort']; runpy.run_path({script!r}, run_name='__main__')")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=PACKAGE.parent)
+    assert run.stdout.strip().splitlines()[-1] == expected, run.stderr[-2000:]
+    first = [line for line in (PACKAGE.parent / script).read_text().split('"""', 2)[2].splitlines() if line][:2]
+    assert first == ["import os", 'os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow '
+                                  'loads: README, "TensorFlow settings"']

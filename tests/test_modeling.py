@@ -69,7 +69,7 @@ def test_gelu_is_the_tanh_approximation():
     assert get_activation("GELU") is gelu_tanh
     # The original's get_activation: "linear", "" and None (any non-string is returned as is) mean no activation.
     assert get_activation("LINEAR") is get_activation("") is get_activation(None) is None
-    assert TransformerBlock(tiny_config(hidden_act="")).intermediate.activation is keras.activations.linear
+    assert TransformerBlock(32, 4, 37, hidden_act="").intermediate.activation is keras.activations.linear
     with pytest.raises(ValueError, match="Unsupported activation: 'swish'"):
         get_activation("swish")
 
@@ -189,23 +189,40 @@ def test_heads_shapes_and_tied_embeddings(config):
     assert model.encoder.embedding_table is model.encoder.embeddings.word_embeddings
     mlm_variables = {id(v) for v in model.masked_lm.weights}
     assert id(model.encoder.embedding_table) not in mlm_variables
-    start, end = SpanHead(config)(out["sequence_output"])
+    start, end = SpanHead(32)(out["sequence_output"])
     assert start.shape == end.shape == (BATCH, SEQ)
     tags = ClassificationHead(5)(out["sequence_output"])
     assert tags.shape == (BATCH, SEQ, 5)
 
 
-@pytest.mark.parametrize("cls", [BertEmbeddings, SelfAttention, TransformerBlock, MaskedLMHead, SpanHead])
-def test_layer_get_config_round_trips(cls, config):
-    layer = cls(config, name="x")
-    clone = cls.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    assert clone.config == config
+LAYERS = [
+    (BertEmbeddings, dict(vocab_size=99, embedding_size=24, type_vocab_size=0, max_position_embeddings=16,
+                          position_offset=2, hidden_dropout_prob=0.2, initializer_range=0.05,
+                          layer_norm_epsilon=1e-6)),
+    (SelfAttention, dict(hidden_size=32, num_attention_heads=3, attention_head_size=5, hidden_dropout_prob=0.2,
+                         attention_probs_dropout_prob=0.3, initializer_range=0.05, layer_norm_epsilon=1e-6,
+                         norm_first=True)),
+    (TransformerBlock, dict(hidden_size=32, num_attention_heads=4, intermediate_size=37, attention_head_size=6,
+                            hidden_act="gelu_exact", hidden_dropout_prob=0.2, attention_probs_dropout_prob=0.3,
+                            initializer_range=0.05, layer_norm_epsilon=1e-6, norm_first=True)),
+    (MaskedLMHead, dict(hidden_size=32, vocab_size=99, embedding_size=24, hidden_act="relu", initializer_range=0.05,
+                        layer_norm_epsilon=1e-6)),
+    (ClassificationHead, dict(num_classes=3, dropout_rate=0.1, initializer_range=0.05)),
+    (SpanHead, dict(hidden_size=32, initializer_range=0.05)),
+]
 
 
-def test_classification_head_get_config_round_trips():
-    head = ClassificationHead(3, dropout_rate=0.1, initializer_range=0.05, name="classifier")
-    assert ClassificationHead.from_config(head.get_config()).get_config() == head.get_config()
+@pytest.mark.parametrize("cls, kwargs", LAYERS, ids=[cls.__name__ for cls, _ in LAYERS])
+def test_layers_take_plain_sizes_and_get_config_lists_every_argument(cls, kwargs):
+    import inspect
+
+    layer = cls(**kwargs, name="x")
+    config = layer.get_config()
+    arguments = {p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")}
+    assert arguments <= set(config), arguments - set(config)
+    assert {k: config[k] for k in kwargs} == kwargs  # nothing defaulted over what was given
+    clone = cls.from_config(config)
+    assert clone.get_config() == config
 
 
 @pytest.mark.parametrize("cls, kwargs", [(BertEncoder, {}), (BertEncoder, {"with_pooler": False}),

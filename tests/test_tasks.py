@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from helpers import write_vocab
 
+import bert_tf.files
 from bert_tf import finetuning_data as fd
 from bert_tf import tasks
-from bert_tf.tasks import metrics, outputs
+from bert_tf.tasks import metrics
 from bert_tf.tasks.tsv import Columns, read_rows
 from bert_tf.tokenization import BasicTokenizer, FullTokenizer
 
@@ -321,8 +322,10 @@ def test_output_files(tmp_path):
     assert pathlib.Path(stsb["results"]).read_text() == "3.14159\n"
     assert "submission" not in tasks.get("cola").write_predictions(str(tmp_path), "dev", examples[:1],
                                                                    probabilities[:1, :2])
-    path = outputs.write_eval_results(str(tmp_path), {"eval_loss": 0.5, "eval_accuracy": 0.75, "global_step": 343})
-    assert pathlib.Path(path).read_text() == "eval_accuracy = 0.75\neval_loss = 0.5\nglobal_step = 343\n"
+    path = bert_tf.files.write_eval_results(str(tmp_path / "eval_results.txt"),
+                                            {"eval_loss": 0.5, "eval_accuracy": 1 / 3, "global_step": 343})
+    # The original's format: numbers as str() of float32 (the Estimator's metrics were float32)
+    assert pathlib.Path(path).read_text() == "eval_accuracy = 0.33333334\neval_loss = 0.5\nglobal_step = 343\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == [  # no temporary files left
         "MNLI-mm.tsv", "STS-B.tsv", "dev_results.tsv", "eval_results.txt", "test_mismatched_results.tsv",
         "test_results.tsv"]

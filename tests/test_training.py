@@ -14,8 +14,8 @@ import pytest
 import tensorflow as tf
 from helpers import random_weights, tiny_config, tiny_inputs
 
-from bert_tf import checkpoint_files, checkpoints, losses, training
-from bert_tf.modeling import BertPretrainer
+from bert_tf import checkpoint_files, checkpoints, files, objectives, training
+from bert_tf.modeling import BertMaskedLM, BertPretrainer
 
 HERE = os.path.dirname(__file__)
 ROOT = os.path.dirname(HERE)
@@ -80,14 +80,14 @@ def test_masked_lm_loss_is_the_weighted_mean_with_the_original_epsilon():
     features = {"masked_lm_ids": np.array([[0, 1, 2]]), "masked_lm_weights": np.array([[1.0, 1.0, 0.0]], np.float32),
                 "next_sentence_labels": np.array([[1]])}
     nsp_logits = np.log(np.array([[0.75, 0.25]], np.float32))
-    sums = losses.pretraining_sums({"masked_lm_logits": logits, "next_sentence_logits": nsp_logits}, features)
+    outputs = {"masked_lm_logits": logits, "next_sentence_logits": nsp_logits}
+    sums = objectives.sums(objectives.pretraining(), outputs, features)
     mlm = (-np.log(0.5) - np.log(0.8)) / (2.0 + 1e-5)  # the padded third prediction has weight 0
     np.testing.assert_allclose(sums["masked_lm_loss"], mlm, rtol=1e-6)
     np.testing.assert_allclose(sums["next_sentence_loss"], -np.log(0.25), rtol=1e-6)
     np.testing.assert_allclose(sums["loss"], mlm - np.log(0.25), rtol=1e-6)
     assert float(sums["masked_lm_correct"]) == 2.0 and float(sums["next_sentence_correct"]) == 0.0
-    without_nsp = losses.pretraining_sums({"masked_lm_logits": logits, "next_sentence_logits": nsp_logits},
-                                          features, next_sentence=False)
+    without_nsp = objectives.sums(objectives.pretraining(next_sentence_prediction=False), outputs, features)
     np.testing.assert_allclose(without_nsp["loss"], mlm, rtol=1e-6)
 
 
@@ -112,7 +112,7 @@ def test_masked_lm_nll_and_its_gradient_are_autodiffs_of_the_original_formula_bi
         return values, tape.gradient(loss, x)
 
     for mode in (lambda f: f, tf.function):
-        ours = mode(lambda x: value_and_gradient(lambda y: losses.masked_lm_nll(y, labels), x))(logits)
+        ours = mode(lambda x: value_and_gradient(lambda y: objectives.masked_lm_nll(y, labels), x))(logits)
         want = mode(lambda x: value_and_gradient(original, x))(logits)
         for a, b in zip(ours, want, strict=True):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -122,12 +122,14 @@ def test_masked_lm_nll_and_its_gradient_are_autodiffs_of_the_original_formula_bi
 def test_local_sums_with_global_totals_add_up_to_the_whole_batch_loss(config):
     inputs = tiny_inputs()
     outputs = BertPretrainer(config)(inputs)
-    whole = losses.pretraining_sums(outputs, inputs)
-    total_weight = float(np.sum(inputs["masked_lm_weights"]))
-    parts = [losses.pretraining_sums({k: outputs[k][rows] for k in ("masked_lm_logits", "next_sentence_logits")},
-                                     {k: v[rows] for k, v in inputs.items()}, True, total_weight, 13)
+    pretraining = objectives.pretraining()
+    whole = objectives.sums(pretraining, outputs, inputs)
+    totals = {"masked_lm_weight": float(np.sum(inputs["masked_lm_weights"])), "next_sentence_count": 13.0}
+    assert {k: float(v) for k, v in objectives.totals(pretraining, inputs).items()} == totals
+    parts = [objectives.sums(pretraining, {k: outputs[k][rows] for k in ("masked_lm_logits", "next_sentence_logits")},
+                             {k: v[rows] for k, v in inputs.items()}, totals)
              for rows in (slice(0, 5), slice(5, 13))]
-    for key in losses.METRIC_SUMS:
+    for key in whole:
         np.testing.assert_allclose(sum(float(p[key]) for p in parts), float(whole[key]), rtol=1e-6)
 
 
@@ -143,7 +145,8 @@ def test_losses_and_metrics_match_the_original_run_pretraining(config, tmp_path)
                    check=True, capture_output=True)
     ref = np.load(tmp_path / "out.npz")
     model = checkpoint_files.build_model(config, weights)
-    sums = losses.pretraining_sums(model(inputs), inputs)
+    pretraining = objectives.pretraining()
+    sums = objectives.sums(pretraining, model(inputs), inputs)
     np.testing.assert_allclose(float(sums["masked_lm_loss"]), ref["masked_lm_loss"], rtol=1e-6)
     np.testing.assert_allclose(float(sums["next_sentence_loss"]), ref["next_sentence_loss"], rtol=1e-6)
     np.testing.assert_allclose(float(sums["loss"]), ref["masked_lm_loss"] + ref["next_sentence_loss"], rtol=1e-6)
@@ -155,7 +158,7 @@ def test_losses_and_metrics_match_the_original_run_pretraining(config, tmp_path)
                 "next_sentence_accuracy": np.mean(nsp_log_probs.argmax(-1) == labels),
                 "next_sentence_loss": np.mean(-nsp_log_probs[np.arange(len(labels)), labels]),
                 "loss": ref["masked_lm_loss"] + ref["next_sentence_loss"]}
-    results = losses.metrics_from_sums(sums, 1)
+    results = objectives.metrics(pretraining, sums, 1)
     assert results.keys() == expected.keys()
     for key, value in expected.items():
         np.testing.assert_allclose(results[key], value, rtol=1e-5, err_msg=key)
@@ -163,7 +166,7 @@ def test_losses_and_metrics_match_the_original_run_pretraining(config, tmp_path)
 
 def test_eval_results_file_is_sorted_key_equals_value_lines(tmp_path):
     path = tmp_path / "eval_results.txt"
-    losses.write_eval_results(str(path), {"masked_lm_loss": 0.0979328, "loss": 0.0979674, "global_step": 20,
+    files.write_eval_results(str(path), {"masked_lm_loss": 0.0979328, "loss": 0.0979674, "global_step": 20,
                                           "masked_lm_accuracy": 0.985479, "next_sentence_accuracy": 1.0})
     assert path.read_text() == ("global_step = 20\nloss = 0.0979674\nmasked_lm_accuracy = 0.985479\n"
                                 "masked_lm_loss = 0.0979328\nnext_sentence_accuracy = 1.0\n")
@@ -233,7 +236,7 @@ def original_gradients(model, batch):
         outputs["masked_lm_logits"] = model.masked_lm(outputs["sequence_output"], batch["masked_lm_positions"],
                                                       untied)
         outputs["next_sentence_logits"] = model.next_sentence(outputs["pooled_output"], training=True)
-        loss = losses.pretraining_sums(outputs, batch)["loss"]
+        loss = objectives.sums(objectives.pretraining(), outputs, batch)["loss"]
     variables = model.trainable_variables
     *gradients, masked_lm_part = tape.gradient(loss, variables + [untied])
     index = next(i for i, v in enumerate(variables) if v is table)
@@ -297,13 +300,21 @@ def test_float16_uses_loss_scaling(records, tmp_path):
     assert float(run.optimizer.dynamic_scale.numpy()) > 1.0
 
 
-def test_without_next_sentence_the_nsp_head_and_pooler_stay_untouched(records, tmp_path):
+def test_without_next_sentence_the_model_has_no_nsp_head_and_needs_no_nsp_labels(records, tmp_path):
     weights = random_weights(no_dropout_config())
-    run = make_run(tmp_path, weights=weights, next_sentence=False)
-    results = run.train(records_input(records))
+    run = make_run(tmp_path, weights=weights, next_sentence=False)  # the checkpoint's NSP head is not the model's
+    assert type(run.model) is BertMaskedLM and "next_sentence" not in run.model.heads()
+
+    def without_labels(context):
+        return records_input(records)(context).map(
+            lambda f: {k: v for k, v in f.items() if k != "next_sentence_labels"})
+
+    results = run.train(without_labels)
     after = final_weights(run)
-    for name in ("cls/seq_relationship/output_weights", "bert/pooler/dense/kernel"):
-        np.testing.assert_array_equal(after[name], weights[name])
+    assert not any(name.startswith("cls/seq_relationship") for name in after)
+    np.testing.assert_array_equal(after["bert/pooler/dense/kernel"], weights["bert/pooler/dense/kernel"])
+    assert not np.array_equal(after["bert/encoder/layer_0/output/dense/kernel"],
+                              weights["bert/encoder/layer_0/output/dense/kernel"])
     assert "next_sentence_loss" not in results and "next_sentence_accuracy" not in results
     np.testing.assert_allclose(results["loss"], results["masked_lm_loss"], rtol=1e-6)
 
@@ -512,7 +523,7 @@ def test_gradients_match_hf_bert_for_pretraining(tmp_path):
     model = checkpoint_files.build_model(config, weights)
     variables = checkpoints.keras_variables(model)
     with tf.GradientTape() as tape:
-        loss = losses.pretraining_sums(model(inputs, training=True), inputs)["loss"]
+        loss = objectives.sums(objectives.pretraining(), model(inputs, training=True), inputs)["loss"]
     grads = tape.gradient(loss, [v for v, _ in variables.values()])
     assert hf_grads.keys() == variables.keys()
     ours = {name: tf.convert_to_tensor(g).numpy() for name, g in zip(variables, grads, strict=True)}

@@ -9,17 +9,14 @@ Everything exported uses only ops stock TF Serving has (core TF plus tensorflow-
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 
 import tensorflow as tf
 
+from bert_tf import files, kinds
 from bert_tf.modeling import BertClassifier
 from bert_tf.text_ops import BertTextTokenizer, pack_inputs
 
 FEATURE_KEYS = ("input_ids", "input_mask", "segment_ids")
-# The task kinds whose models export_classifier cannot serve: their outputs are not one row of class logits.
-_OTHER_KINDS = {"BertMultipleChoice": "multiple_choice", "BertTagger": "tagging", "BertSpanLabeler": "span"}
 
 
 def _ids_spec(name):
@@ -50,20 +47,16 @@ def parse_examples(serialized, max_seq_length):
 class ClassifierServer(tf.Module):
     """A fine-tuned BertClassifier behind three signatures (see `export_classifier`)."""
 
-    def __init__(self, model, packer, label_names, regression):
+    def __init__(self, model, packer, label_names, kind):
         super().__init__(name="classifier_server")
         self.model = model
         self.packer = packer
-        self.regression = regression
+        self.serving_outputs = kind.serving_outputs
         self.label_names = tf.constant(list(label_names) if label_names else [""], tf.string)
 
     def outputs(self, features):
         logits = self.model({k: features[k] for k in FEATURE_KEYS}, training=False)["logits"]  # [B, C]
-        if self.regression:
-            return {"scores": logits[:, 0]}  # [B]
-        label_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)  # [B]
-        return {"probabilities": tf.nn.softmax(logits, axis=-1), "logits": logits, "label_ids": label_ids,
-                "labels": tf.gather(self.label_names, label_ids)}
+        return self.serving_outputs(logits, self.label_names)
 
 
 def export_classifier(model, export_dir, vocab_file, do_lower_case, max_seq_length, label_names=(),
@@ -75,10 +68,13 @@ def export_classifier(model, export_dir, vocab_file, do_lower_case, max_seq_leng
     - `serve_ids`: `input_ids`, `input_mask`, `segment_ids` int32 [B, S] -> the same outputs.
     - `serve_examples`: serialized tf.Examples with the original int64 features (length max_seq_length).
 
-    Raises ValueError for any other model (multiple_choice, tagging and span kinds), before anything is written.
+    Raises ValueError for any other model, before anything is written.
     """
-    _check_classifier(model)
-    server = ClassifierServer(model, TextPacker(vocab_file, do_lower_case, max_seq_length), label_names, regression)
+    if not isinstance(model, BertClassifier):
+        raise ValueError("export_classifier exports classification and regression models (BertClassifier); "
+                         f"got a {type(model).__name__}")
+    kind = kinds.get("regression" if regression else "classification")
+    server = ClassifierServer(model, TextPacker(vocab_file, do_lower_case, max_seq_length), label_names, kind)
     if pair:
         serve_text = tf.function(lambda text_a, text_b: server.outputs(server.packer.pack(text_a, text_b)),
                                  input_signature=[tf.TensorSpec([None], tf.string, name="text_a"),
@@ -97,19 +93,22 @@ def export_classifier(model, export_dir, vocab_file, do_lower_case, max_seq_leng
                                "serve_examples": serve_examples})
 
 
-def _check_classifier(model):
-    """A multiple-choice, tagging or span model would trace, but its logits would be served as classes."""
-    if isinstance(model, BertClassifier):
-        return
-    name = type(model).__name__
-    kind = _OTHER_KINDS.get(name)
-    if kind == "span":
-        why = "a span model (BertSpanLabeler): export it with bert_tf.export.squad.export_squad"
-    elif kind:
-        why = f"a {kind} model ({name}): task kind {kind!r} has no SavedModel export"
-    else:
-        why = f"a {name}"
-    raise ValueError(f"export_classifier exports classification and regression models (BertClassifier); got {why}")
+def export_task(model, task, export_dir, vocab_file, do_lower_case, max_seq_length, **options):
+    """The SavedModel of a fine-tuned `model` of `task`, as its kind says (`bert_tf.kinds`): classification and
+    regression as `export_classifier` (the task's labels; two texts for pair tasks), span as
+    `bert_tf.export.squad.export_squad` (`options`: doc_stride, max_query_length, n_best_size,
+    max_answer_length). Raises ValueError, before anything is written, for a kind without a SavedModel."""
+    kind = kinds.get(task.kind)
+    if kind.serving == "classifier":
+        return export_classifier(model, export_dir, vocab_file, do_lower_case, max_seq_length, task.labels,
+                                 pair=task.options.get("pair", False), regression=task.kind == "regression")
+    if kind.serving == "squad":
+        from bert_tf.export.squad import export_squad
+
+        return export_squad(model, export_dir, vocab_file, do_lower_case, max_seq_length,
+                            version_2_with_negative=task.options["version_2_with_negative"], **options)
+    raise ValueError(f"task {task.name}: task kind {task.kind!r} has no SavedModel export (only "
+                     f"{', '.join(k.name for k in kinds.KINDS.values() if k.serving)})")
 
 
 class EncoderServer(tf.Module):
@@ -128,16 +127,27 @@ class EncoderServer(tf.Module):
         return {"pooled_output": out["pooled_output"], "sequence_output": out["sequence_output"],
                 "encoder_outputs": tf.stack(out["encoder_outputs"], axis=0)}  # [L, B, S, H]
 
+    @tf.function(input_signature=[_ids_spec(k) for k in FEATURE_KEYS])
+    def attention(self, input_ids, input_mask, segment_ids):
+        """Ids -> `attention_probs` [L, B, N, S, S] (float32), or one `attention_probs_<l>` [B, N_l, S, S] per
+        layer when layers have different head counts."""
+        probs = self.encoder({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids},
+                             training=False, return_attention_probs=True)["attention_probs"]
+        if len({p.shape[1] for p in probs}) == 1:
+            return {"attention_probs": tf.stack(probs, axis=0)}
+        return {f"attention_probs_{i}": p for i, p in enumerate(probs)}
+
 
 def export_encoder(encoder, export_dir, vocab_file=None, do_lower_case=True):
     """Encoder SavedModel. `serving_default` / `tokens` (the original TF-Hub signature name) take `input_ids`,
-    `input_mask`, `segment_ids`; `tokenization_info` returns the vocab asset path and do_lower_case; the `serve`
-    function takes them as one dict (Keras: `TFSMLayer(path, call_endpoint="serve")`)."""
+    `input_mask`, `segment_ids`; `attention` takes the same and returns every layer's attention probabilities;
+    `tokenization_info` returns the vocab asset path and do_lower_case; the `serve` function takes the ids as one
+    dict (Keras: `TFSMLayer(path, call_endpoint="serve")`)."""
     server = EncoderServer(encoder, vocab_file, do_lower_case)
     tokens = tf.function(lambda input_ids, input_mask, segment_ids: server.serve(
         {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}),
         input_signature=[_ids_spec(k) for k in FEATURE_KEYS])
-    signatures = {"serving_default": tokens, "tokens": tokens}
+    signatures = {"serving_default": tokens, "tokens": tokens, "attention": server.attention}
     if vocab_file:
         server.tokenization_info = tf.function(
             lambda: {"vocab_file": server.vocab_file.asset_path, "do_lower_case": server.do_lower_case},
@@ -185,15 +195,15 @@ def export_preprocessor(export_dir, vocab_file, do_lower_case, max_seq_length=12
 
 
 def _save(module, export_dir, signatures):
-    """Saves into a temporary sibling folder, then renames: no half-written SavedModel is left behind."""
-    parent = os.path.dirname(os.path.abspath(export_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-export-")
-    try:
-        tf.saved_model.save(module, tmp, signatures=signatures)
-        if os.path.exists(export_dir):
-            shutil.rmtree(export_dir)
-        os.replace(tmp, export_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    """Saves into a temporary sibling folder, then renames: no half-written SavedModel is left behind. A folder
+    already at export_dir is replaced only if it is a SavedModel (saved_model.pb) and holds nothing else a user
+    may own; otherwise ValueError, before anything is written."""
+    if os.path.isdir(export_dir) and os.listdir(export_dir):
+        extra = sorted(set(os.listdir(export_dir)) - {"saved_model.pb", "variables", "assets", "fingerprint.pb"})
+        if "saved_model.pb" not in os.listdir(export_dir) or extra:
+            raise ValueError(f"export_dir {export_dir} is a folder that is not a SavedModel (it holds "
+                             f"{', '.join(extra or sorted(os.listdir(export_dir)))}): refusing to replace it")
+    elif os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise ValueError(f"export_dir {export_dir} is a file")
+    with files.atomic_path(export_dir, directory=True) as temp:
+        tf.saved_model.save(module, temp, signatures=signatures)

@@ -1,10 +1,13 @@
-"""Keras 3 BERT: the encoder (embeddings, attention, Transformer blocks, pooler) and its heads."""
+"""Keras 3 BERT built from parts: embeddings, attention, Transformer blocks, the encoder a plan assembles, and
+the heads and models on top of it."""
 
-from bert_tf.modeling.encoder import BertEncoder, attention_mask_adder
+from bert_tf.modeling.encoder import BertEncoder, ConfiguredModel, attention_mask_adder
 from bert_tf.modeling.heads import (
+    HEAD_SCOPES,
     BertMaskedLM,
     BertPretrainer,
     ClassificationHead,
+    EncoderModel,
     MaskedLMHead,
     SpanHead,
     gather_positions,
@@ -18,28 +21,39 @@ from bert_tf.modeling.layers import (
     gelu_exact,
     gelu_tanh,
     get_activation,
+    recording_tied_reads,
 )
+from bert_tf.modeling.names import WeightName
+from bert_tf.modeling.plan import BlockPlan, EncoderPlan, as_plan
 from bert_tf.modeling.task_models import BertClassifier, BertMultipleChoice, BertSpanLabeler, BertTagger
 
 __all__ = [
+    "HEAD_SCOPES",
     "LAYER_NORM_EPSILON",
     "MASK_ADDER",
-    "BertEmbeddings",
     "BertClassifier",
+    "BertEmbeddings",
     "BertEncoder",
     "BertMaskedLM",
     "BertMultipleChoice",
     "BertPretrainer",
+    "BertSpanLabeler",
+    "BertTagger",
+    "BlockPlan",
     "ClassificationHead",
+    "ConfiguredModel",
+    "EncoderModel",
+    "EncoderPlan",
     "MaskedLMHead",
     "SelfAttention",
     "SpanHead",
-    "BertSpanLabeler",
-    "BertTagger",
     "TransformerBlock",
+    "WeightName",
+    "as_plan",
     "attention_mask_adder",
     "gather_positions",
     "gelu_exact",
     "gelu_tanh",
     "get_activation",
+    "recording_tied_reads",
 ]

@@ -1,9 +1,9 @@
-"""Output heads and the pretraining model. Every head maps encoder outputs to logits and owns only its weights.
+"""Output heads, the base of every model with heads (`EncoderModel`), and the pretraining models.
 
-Shape legend: B batch, S sequence, H hidden, V vocab, P predictions, C classes/choices.
+Shape legend: B batch, S sequence, H hidden, E embedding width, V vocab, P predictions, C classes/choices.
 
-The pattern every head follows: constructed from the BertConfig plus its own sizes; `call` takes the encoder
-output it needs (`pooled_output` or `sequence_output`) and returns float32 logits. Tasks pick a head by `kind`.
+A head maps encoder outputs to float32 logits and owns only its weights. A model holds its heads as attributes
+named after HEAD_SCOPES, which also says where each head's weights live in TF1 and Hugging Face checkpoints.
 """
 
 from __future__ import annotations
@@ -12,8 +12,16 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from bert_tf.modeling.encoder import BertEncoder
-from bert_tf.modeling.layers import ConfigLayer, ConfigModel, dense, get_activation, layer_norm
+from bert_tf.modeling.encoder import BertEncoder, ConfiguredModel
+from bert_tf.modeling.layers import SizedLayer, dense, get_activation, initializer, layer_norm, tied_read
+from bert_tf.modeling.names import WeightName, dense_names, layer_norm_names, output_names, scoped
+
+# head attribute -> (TF1 scope, Hugging Face scope). The original's classifier weights sit at the root of the
+# TF1 checkpoint (`output_weights`, `output_bias`), its masked-LM, next-sentence and SQuAD heads under `cls/`.
+HEAD_SCOPES = {"masked_lm": ("cls/predictions/", "cls.predictions."),
+               "next_sentence": ("cls/seq_relationship/", "cls.seq_relationship."),
+               "classifier": ("", "classifier."),
+               "span": ("cls/squad/", "qa_outputs.")}
 
 
 def gather_positions(sequence_output, positions):
@@ -30,147 +38,189 @@ def gather_positions(sequence_output, positions):
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class MaskedLMHead(ConfigLayer):
-    """Dense + hidden_act + LayerNorm transform, then logits against the tied word-embedding table + bias."""
+class MaskedLMHead(SizedLayer):
+    """Dense + hidden_act + LayerNorm transform to the embedding width, then logits against the tied
+    word-embedding table + bias."""
 
-    def __init__(self, config, name="predictions", **kwargs):
-        super().__init__(config, name=name, **kwargs)
-        c = self.config
-        self.transform = dense(c, c.hidden_size, "dense", get_activation(c.hidden_act))
-        self.layer_norm = layer_norm()
+    def __init__(self, hidden_size, vocab_size, embedding_size=None, hidden_act="gelu", initializer_range=0.02,
+                 layer_norm_epsilon=1e-12, name="predictions", **kwargs):
+        embedding_size = embedding_size or hidden_size
+        super().__init__(dict(hidden_size=hidden_size, vocab_size=vocab_size, embedding_size=embedding_size,
+                              hidden_act=hidden_act, initializer_range=initializer_range,
+                              layer_norm_epsilon=layer_norm_epsilon), name=name, **kwargs)
+        self.transform = dense(embedding_size, "dense", initializer_range, get_activation(hidden_act))
+        self.layer_norm = layer_norm(layer_norm_epsilon)
 
     def build(self, input_shape=None):
-        h = self.config.hidden_size
-        self.transform.build((None, h))
-        self.layer_norm.build((None, h))
+        s = self.settings
+        self.transform.build((None, s["hidden_size"]))
+        self.layer_norm.build((None, s["embedding_size"]))
         # autocast=False: under mixed precision the bias is added to float32 logits at full precision.
-        self.output_bias = self.add_weight(
-            shape=(self.config.vocab_size,), initializer="zeros", name="output_bias", autocast=False)  # [V]
+        self.output_bias = self.add_weight(shape=(s["vocab_size"],), initializer="zeros", name="output_bias",
+                                           autocast=False)  # [V]
         self.built = True
+
+    def weight_names(self):
+        return [*dense_names(self.transform, "transform/dense", "transform.dense"),
+                *layer_norm_names(self.layer_norm, "transform/LayerNorm", "transform.LayerNorm"),
+                WeightName(self.output_bias, "output_bias", "bias")]
 
     def call(self, sequence_output, masked_lm_positions, embedding_table):
         x = gather_positions(sequence_output, masked_lm_positions)  # [B, P, H]
-        x = self.layer_norm(self.transform(x))  # [B, P, H]
+        x = self.layer_norm(self.transform(x))  # [B, P, E]
         batch, predictions = ops.shape(x)[0], ops.shape(x)[1]
-        # The original's [B * P, H] x [V, H]^T matmul: no [V, H] transpose is materialised, forward or backward.
-        logits = tf.matmul(tf.reshape(x, [-1, self.config.hidden_size]), ops.cast(embedding_table, x.dtype),
+        # The original's [B * P, E] x [V, E]^T matmul: no [V, E] transpose is materialised, forward or backward.
+        logits = tf.matmul(tf.reshape(x, [-1, self.settings["embedding_size"]]), ops.cast(embedding_table, x.dtype),
                            transpose_b=True)  # [B * P, V]
-        logits = tf.reshape(logits, [batch, predictions, self.config.vocab_size])  # [B, P, V]
+        logits = tf.reshape(logits, [batch, predictions, self.settings["vocab_size"]])  # [B, P, V]
         return ops.cast(logits, "float32") + self.output_bias
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class ClassificationHead(keras.layers.Layer):
+class ClassificationHead(SizedLayer):
     """Dropout (training only) + dense: next-sentence, classification, regression (C = 1), multiple choice
     (C = 1 on each choice's pooled output, reshaped to [B, C] by the caller) and token tagging (on [B, S, H]).
 
-    The kernel is stored [H, C] (Keras layout); the original's `output_weights` are [C, H] and the checkpoint
-    tables transpose them.
+    The kernel is stored [H, C] (Keras layout); the original's `output_weights` are [C, H] (`keras_transpose`).
     """
 
     def __init__(self, num_classes, dropout_rate=0.0, initializer_range=0.02, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(dict(num_classes=num_classes, dropout_rate=dropout_rate,
+                              initializer_range=initializer_range), **kwargs)
         self.num_classes = num_classes
-        self.dropout_rate = dropout_rate
-        self.initializer_range = initializer_range
         self.dropout = keras.layers.Dropout(dropout_rate)
-        self.dense = keras.layers.Dense(
-            num_classes, kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
-            name="output")
+        self.dense = keras.layers.Dense(num_classes, kernel_initializer=initializer(initializer_range),
+                                        name="output")
 
     def build(self, input_shape):
         self.dense.build(input_shape)
         self.built = True
 
+    def weight_names(self):
+        return output_names(self.dense)
+
     def call(self, features, training=None):
         logits = self.dense(self.dropout(features, training=training))  # [..., C]
         return ops.cast(logits, "float32")
 
-    def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "dropout_rate": self.dropout_rate,
-                "initializer_range": self.initializer_range}
-
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class SpanHead(ConfigLayer):
-    """Start/end logits per token for extractive QA (the original's `cls/squad` [2, H] head)."""
+class SpanHead(SizedLayer):
+    """Start/end logits per token for extractive QA (the original's `cls/squad` [2, H] head, no dropout)."""
 
-    def __init__(self, config, **kwargs):
-        super().__init__(config, **kwargs)
-        self.dense = dense(self.config, 2, "output")
+    def __init__(self, hidden_size, initializer_range=0.02, **kwargs):
+        super().__init__(dict(hidden_size=hidden_size, initializer_range=initializer_range), **kwargs)
+        self.dense = dense(2, "output", initializer_range)
 
     def build(self, input_shape=None):
-        self.dense.build((None, self.config.hidden_size))
+        self.dense.build((None, self.settings["hidden_size"]))
         self.built = True
+
+    def weight_names(self):
+        return output_names(self.dense)
 
     def call(self, sequence_output):
         logits = ops.cast(self.dense(sequence_output), "float32")  # [B, S, 2]
         return logits[..., 0], logits[..., 1]  # [B, S] each
 
 
-@keras.saving.register_keras_serializable(package="bert_tf")
-class BertMaskedLM(ConfigModel):
-    """BertEncoder + masked-LM head only: Hugging Face's BertForMaskedLM, or a TF1 checkpoint without NSP.
+class EncoderModel(ConfiguredModel):
+    """A BertEncoder (`self.encoder`) and heads (attributes named as HEAD_SCOPES' keys).
 
-    Inputs as BertPretrainer's; outputs the encoder's dict plus `masked_lm_logits` [B, P, V].
+    `call(inputs, training, return_attention_probs=False)` runs the encoder on `encoder_inputs(inputs)` and
+    returns `head_outputs(...)`, a dict; with `return_attention_probs` it also holds `attention_probs` (the
+    encoder's, one [B, N, S, T] per block run). Subclasses build their heads and define `head_outputs`.
+    """
+
+    # False where no head reads `pooled_output` and it is no output users rely on (taggers, span labelers): a
+    # checkpoint without a pooler then loads strictly all the same (Hugging Face builds those without one).
+    uses_pooler = True
+    input_features = BertEncoder.input_features  # the batch features a call reads
+
+    def __init__(self, config, with_pooler=True, **kwargs):
+        super().__init__(config, **kwargs)
+        self.with_pooler = with_pooler
+        self.encoder = BertEncoder(self.config, with_pooler=with_pooler)
+
+    def extra_config(self):
+        return {"with_pooler": self.with_pooler}
+
+    def encoder_inputs(self, inputs):
+        return inputs
+
+    def head_outputs(self, encoded, inputs, training):
+        raise NotImplementedError
+
+    def call(self, inputs, training=None, return_attention_probs=False):
+        encoded = self.encoder(self.encoder_inputs(inputs), training=training,
+                               return_attention_probs=return_attention_probs)
+        outputs = self.head_outputs(encoded, inputs, training)
+        if return_attention_probs:
+            outputs["attention_probs"] = encoded["attention_probs"]
+        return outputs
+
+    def heads(self):
+        """{head attribute: layer} of the heads this model has, in HEAD_SCOPES order."""
+        return {h: getattr(self, h) for h in HEAD_SCOPES if getattr(self, h, None) is not None}
+
+    def build(self, input_shape=None):
+        for head in self.heads().values():
+            head.build((None, self.plan.hidden_size))
+        self.built = True
+
+    def weight_names(self):
+        names = self.encoder.weight_names()
+        for head, layer in self.heads().items():
+            names += scoped(layer.weight_names(), *HEAD_SCOPES[head])
+        return names
+
+
+class _MaskedLMModel(EncoderModel):
+    """An encoder with the masked-LM head (tied to the word embeddings); subclasses may add heads, then build."""
+
+    input_features = (*EncoderModel.input_features, "masked_lm_positions")
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
+        p = self.plan
+        self.masked_lm = MaskedLMHead(p.hidden_size, p.vocab_size, p.embedding_size, p.hidden_act,
+                                      p.initializer_range, p.layer_norm_epsilon)
+
+    def head_outputs(self, encoded, inputs, training):
+        # [V, E]: a read of the variable (Keras' convert_to_tensor would return the variable itself).
+        table = tied_read("masked_lm_table", tf.convert_to_tensor(self.encoder.embedding_table))
+        return {**encoded, "masked_lm_logits": self.masked_lm(encoded["sequence_output"],
+                                                                inputs["masked_lm_positions"], table)}
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertMaskedLM(_MaskedLMModel):
+    """BertEncoder + masked-LM head only: Hugging Face's BertForMaskedLM, a TF1 checkpoint without NSP, and
+    pretraining without the next-sentence objective.
+
+    Inputs: `input_ids`, `input_mask`, `segment_ids` [B, S] and `masked_lm_positions` [B, P].
+    Outputs: the encoder's dict plus `masked_lm_logits` [B, P, V].
     with_pooler: HF's BertForMaskedLM has no pooler; original checkpoints stripped of NSP keep theirs.
     """
 
     def __init__(self, config, with_pooler=True, name="bert_masked_lm", **kwargs):
-        super().__init__(config, name=name, **kwargs)
-        self.with_pooler = with_pooler
-        self.encoder = BertEncoder(self.config, with_pooler=with_pooler)
-        self.masked_lm = MaskedLMHead(self.config)
+        super().__init__(config, with_pooler=with_pooler, name=name, **kwargs)
         self.build()
-
-    def build(self, input_shape=None):
-        self.masked_lm.build()
-        self.built = True
-
-    def call(self, inputs, training=None):
-        return _with_masked_lm(self.encoder, self.masked_lm, inputs, training)
-
-    def get_config(self):
-        return {**super().get_config(), "with_pooler": self.with_pooler}
-
-
-def _with_masked_lm(encoder, masked_lm, inputs, training, return_tied_embeddings=False):
-    outputs = dict(encoder(inputs, training=training, return_word_embedding_lookup=return_tied_embeddings))
-    table = encoder.embedding_table
-    if return_tied_embeddings:
-        # [V, H]: a read of the variable (Keras' convert_to_tensor would return the variable itself).
-        table = outputs["masked_lm_table"] = tf.convert_to_tensor(table)
-    outputs["masked_lm_logits"] = masked_lm(outputs["sequence_output"], inputs["masked_lm_positions"], table)
-    return outputs
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertPretrainer(ConfigModel):
-    """BertEncoder + masked-LM head (tied to the word embeddings) + next-sentence head.
-
-    Inputs: `input_ids`, `input_mask`, `segment_ids` [B, S] and `masked_lm_positions` [B, P].
-    Outputs: the encoder's dict plus `masked_lm_logits` [B, P, V] and `next_sentence_logits` [B, 2].
-    `return_tied_embeddings=True` adds the two tensors read from the tied word-embedding table:
-    `word_embedding_lookup` [B, S, H] (the rows gathered for `input_ids`) and `masked_lm_table` [V, H] (the
-    table the masked-LM logits multiply by). The training loop differentiates by them rather than by the table,
-    to build the table's gradient as the original's TF1 `tf.gradients` did (`bert_tf.training.loop`).
-    """
+class BertPretrainer(_MaskedLMModel):
+    """BertEncoder + masked-LM head (tied to the word embeddings) + next-sentence head: the original pretraining
+    model. Outputs: BertMaskedLM's plus `next_sentence_logits` [B, 2]."""
 
     def __init__(self, config, name="bert_pretrainer", **kwargs):
+        kwargs.pop("with_pooler", None)  # always: the next-sentence head reads the pooled output
         super().__init__(config, name=name, **kwargs)
-        self.encoder = BertEncoder(self.config)
-        self.masked_lm = MaskedLMHead(self.config)
-        self.next_sentence = ClassificationHead(
-            2, initializer_range=self.config.initializer_range, name="seq_relationship")
+        self.next_sentence = ClassificationHead(2, initializer_range=self.plan.initializer_range,
+                                                name="seq_relationship")
         self.build()
 
-    def build(self, input_shape=None):
-        self.masked_lm.build()
-        self.next_sentence.build((None, self.config.hidden_size))
-        self.built = True
-
-    def call(self, inputs, training=None, return_tied_embeddings=False):
-        outputs = _with_masked_lm(self.encoder, self.masked_lm, inputs, training, return_tied_embeddings)
+    def head_outputs(self, encoded, inputs, training):
+        outputs = super().head_outputs(encoded, inputs, training)
         outputs["next_sentence_logits"] = self.next_sentence(outputs["pooled_output"], training=training)
         return outputs
-

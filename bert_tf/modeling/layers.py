@@ -1,23 +1,25 @@
-"""The encoder's building blocks: activations, embeddings, self-attention and the post-LN Transformer block.
+"""The encoder's building blocks: activations, embeddings, self-attention and the Transformer block.
 
-Shape legend: B batch, S sequence (queries), T sequence (keys), H hidden, N heads, D head size (H / N),
-I intermediate, V vocab, P predictions, C choices.
+Shape legend: B batch, S sequence (queries), T sequence (keys), E embedding width, H hidden, N heads, D head size,
+I intermediate, V vocab.
 
-Every layer takes the frozen `BertConfig` (or its dict) and builds its weights from it alone (no input shapes
-are needed; the top-level model builds everything at construction, so weights exist before any call). Sub-layers
-are named so that variable paths read like `bert/layer_3/attention/query/kernel`; the checkpoint name table in
-`bert_tf/checkpoints.py` is written against these attributes.
+Every layer takes plain sizes and settings (no config object), lists all of them in `get_config`, builds its
+weights from them alone (no input shapes needed), and declares its checkpoint names in `weight_names()`
+(`bert_tf.modeling.names`). Sub-layers are named so that variable paths read like
+`bert/layer_3/attention/query/kernel`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-from bert_tf.config import BertConfig
+from bert_tf.modeling.names import WeightName, dense_names, layer_norm_names, scoped
 
 LAYER_NORM_EPSILON = 1e-12  # the original's variance_epsilon (Keras' default is 1e-3)
 MASK_ADDER = -10000.0  # added to the scores of masked keys before the softmax, as the original
@@ -49,161 +51,233 @@ def get_activation(name: str | None):
     return _ACTIVATIONS[key]
 
 
-def as_config(config) -> BertConfig:
-    return config if isinstance(config, BertConfig) else BertConfig.from_dict(config)
+def initializer(stddev):
+    """Truncated normal with TF semantics (redraw beyond 2 stddev), as the original's create_initializer."""
+    return keras.initializers.TruncatedNormal(stddev=stddev)
 
 
-def initializer(config: BertConfig):
-    """Truncated normal with TF semantics (redraw beyond 2 stddev), stddev = initializer_range."""
-    return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+def dense(units: int, name: str, initializer_range: float, activation=None) -> keras.layers.Dense:
+    return keras.layers.Dense(units, activation=activation, kernel_initializer=initializer(initializer_range),
+                              name=name)
 
 
-def dense(config: BertConfig, units: int, name: str, activation=None) -> keras.layers.Dense:
-    return keras.layers.Dense(units, activation=activation, kernel_initializer=initializer(config), name=name)
+def layer_norm(epsilon: float = LAYER_NORM_EPSILON, name: str = "LayerNorm") -> keras.layers.LayerNormalization:
+    return keras.layers.LayerNormalization(axis=-1, epsilon=epsilon, name=name)
 
 
-def layer_norm(name: str = "LayerNorm") -> keras.layers.LayerNormalization:
-    return keras.layers.LayerNormalization(axis=-1, epsilon=LAYER_NORM_EPSILON, name=name)
+# ---------------------------------------------------------------------------------------------- tied reads
+
+_recorder = threading.local()  # per thread: MirroredStrategy traces its replicas in concurrent threads
 
 
-class ConfigLayer(keras.layers.Layer):
-    """A layer whose only constructor argument (besides Keras' own) is the BertConfig."""
+@contextlib.contextmanager
+def recording_tied_reads():
+    """Within it, the tensors a forward pass reads from the tied word-embedding table are recorded in the dict
+    it yields: `word_embedding_lookup` [B, S, E] (the rows the embeddings gather) and `masked_lm_table` [V, E]
+    (the table the masked-LM logits multiply by). The trainer differentiates by them to build the table's
+    gradient as the original's TF1 `tf.gradients` did (`bert_tf.training.trainer`); outside it nothing is kept."""
+    previous = getattr(_recorder, "reads", None)
+    _recorder.reads = {}
+    try:
+        yield _recorder.reads
+    finally:
+        _recorder.reads = previous
 
-    def __init__(self, config, **kwargs):
+
+def tied_read(name, tensor):
+    """Records `tensor` under `name` when a `recording_tied_reads` is open in this thread; returns it."""
+    reads = getattr(_recorder, "reads", None)
+    if reads is not None:
+        reads[name] = tensor
+    return tensor
+
+
+# ---------------------------------------------------------------------------------------------- layers
+
+
+class SizedLayer(keras.layers.Layer):
+    """A layer whose constructor arguments are plain values, kept in `self.settings` for `get_config`."""
+
+    def __init__(self, settings: dict, **kwargs):
         super().__init__(**kwargs)
-        self.config = as_config(config)
+        self.settings = dict(settings)
 
     def get_config(self):
-        return {**super().get_config(), "config": self.config.to_dict()}
-
-
-class ConfigModel(keras.Model):
-    """A model built from the BertConfig alone; its config round-trips through `get_config`/`from_config`."""
-
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
-        self.config = as_config(config)
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "config": self.config.to_dict()}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        return {**super().get_config(), **self.settings}
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertEmbeddings(ConfigLayer):
-    """Word + token-type + position embeddings, LayerNorm, dropout (spec §1.2, scope `bert/embeddings`)."""
+class BertEmbeddings(SizedLayer):
+    """Word + token-type + position embeddings, LayerNorm, dropout (docs/ORIGINAL.md §1.2; TF1 scope
+    `bert/embeddings`). type_vocab_size 0 means no token-type table."""
 
-    def __init__(self, config, **kwargs):
-        super().__init__(config, **kwargs)
-        self.layer_norm = layer_norm()
-        self.dropout = keras.layers.Dropout(self.config.hidden_dropout_prob)
+    def __init__(self, vocab_size, embedding_size, type_vocab_size=2, max_position_embeddings=512,
+                 position_offset=0, hidden_dropout_prob=0.1, initializer_range=0.02,
+                 layer_norm_epsilon=LAYER_NORM_EPSILON, **kwargs):
+        super().__init__(dict(vocab_size=vocab_size, embedding_size=embedding_size, type_vocab_size=type_vocab_size,
+                              max_position_embeddings=max_position_embeddings, position_offset=position_offset,
+                              hidden_dropout_prob=hidden_dropout_prob, initializer_range=initializer_range,
+                              layer_norm_epsilon=layer_norm_epsilon), **kwargs)
+        self.layer_norm = layer_norm(layer_norm_epsilon)
+        self.dropout = keras.layers.Dropout(hidden_dropout_prob)
 
     def build(self, input_shape=None):
-        c = self.config
-        self.word_embeddings = self.add_weight(
-            shape=(c.vocab_size, c.hidden_size), initializer=initializer(c), name="word_embeddings")  # [V, H]
-        self.token_type_embeddings = self.add_weight(
-            shape=(c.type_vocab_size, c.hidden_size), initializer=initializer(c), name="token_type_embeddings")
+        s = self.settings
+        width, stddev = s["embedding_size"], s["initializer_range"]
+        # A fresh initializer per table: an unseeded Keras initializer draws its seed once, when it is created.
+        self.word_embeddings = self.add_weight(shape=(s["vocab_size"], width), initializer=initializer(stddev),
+                                               name="word_embeddings")  # [V, E]
+        self.token_type_embeddings = None
+        if s["type_vocab_size"]:
+            self.token_type_embeddings = self.add_weight(
+                shape=(s["type_vocab_size"], width), initializer=initializer(stddev), name="token_type_embeddings")
         self.position_embeddings = self.add_weight(
-            shape=(c.max_position_embeddings, c.hidden_size), initializer=initializer(c),
-            name="position_embeddings")
-        self.layer_norm.build((None, c.hidden_size))
+            shape=(s["max_position_embeddings"], width), initializer=initializer(stddev), name="position_embeddings")
+        self.layer_norm.build((None, width))
         self.built = True
 
-    def call(self, input_ids, segment_ids, training=None, return_word_embedding_lookup=False):
-        """[B, S] ids -> [B, S, H]; with `return_word_embedding_lookup`, also the gathered word-embedding rows
-        [B, S, H] (before the sums and LayerNorm), which the pretraining loop differentiates by."""
+    def weight_names(self):
+        names = [WeightName(self.word_embeddings, "word_embeddings", "word_embeddings.weight"),
+                 WeightName(self.position_embeddings, "position_embeddings", "position_embeddings.weight")]
+        if self.token_type_embeddings is not None:
+            names.insert(1, WeightName(self.token_type_embeddings, "token_type_embeddings",
+                                       "token_type_embeddings.weight"))
+        return names + layer_norm_names(self.layer_norm, "LayerNorm", "LayerNorm")
+
+    def call(self, input_ids, segment_ids=None, training=None):
+        """[B, S] ids -> [B, S, E]."""
+        offset, max_positions = self.settings["position_offset"], self.settings["max_position_embeddings"]
         seq_length = input_ids.shape[1]
-        max_positions = self.config.max_position_embeddings
-        if seq_length is not None and seq_length > max_positions:
-            raise ValueError(f"sequence length {seq_length} exceeds max_position_embeddings {max_positions}")
+        if seq_length is not None and seq_length + offset > max_positions:
+            raise ValueError(f"sequence length {seq_length} exceeds max_position_embeddings {max_positions}"
+                             + (f" less the position offset {offset}" if offset else ""))
         if seq_length is None:
             seq_length = tf.shape(input_ids)[1]
-            tf.debugging.assert_less_equal(
-                seq_length, max_positions, message="sequence length exceeds max_position_embeddings")
-        lookup = ops.take(self.word_embeddings, input_ids, axis=0)  # [B, S, H]
-        # Token types go through a one-hot matmul, as in the original: the same values as a gather, but a dense
-        # gradient. A gather's gradient is IndexedSlices, whose values clip_by_global_norm counts once per
-        # position (B * S rows for 2 table rows), so Keras' fit would clip by a different norm than the original.
-        # (Word embeddings are a gather in both, as the original's use_one_hot_embeddings=False off TPU; in
-        # pretraining that gradient is joined to the masked-LM one as TF1 joined them: `Pretraining._gradients`.)
-        one_hot = ops.one_hot(segment_ids, self.config.type_vocab_size, dtype=lookup.dtype)  # [B, S, type vocab]
-        x = lookup + ops.matmul(one_hot, self.token_type_embeddings)  # [B, S, H]
-        x = x + self.position_embeddings[:seq_length][None]  # positions 0..S-1, no offset
-        output = self.dropout(self.layer_norm(x), training=training)
-        return (output, lookup) if return_word_embedding_lookup else output
+            tf.debugging.assert_less_equal(seq_length + offset, max_positions,
+                                           message="sequence length exceeds max_position_embeddings")
+        lookup = tied_read("word_embedding_lookup", ops.take(self.word_embeddings, input_ids, axis=0))  # [B, S, E]
+        x = lookup
+        if self.token_type_embeddings is not None:
+            # Token types go through a one-hot matmul, as in the original: the same values as a gather, but a
+            # dense gradient. A gather's gradient is IndexedSlices, whose values clip_by_global_norm counts once
+            # per position (B * S rows for 2 table rows), so clipping would see another norm than the original's.
+            one_hot = ops.one_hot(segment_ids, self.settings["type_vocab_size"], dtype=lookup.dtype)  # [B, S, T]
+            x = x + ops.matmul(one_hot, self.token_type_embeddings)  # [B, S, E]
+        x = x + self.position_embeddings[offset:offset + seq_length][None]  # [B, S, E]
+        return self.dropout(self.layer_norm(x), training=training)
+
+
+def _block_settings(hidden_size, num_attention_heads, attention_head_size, hidden_dropout_prob,
+                    attention_probs_dropout_prob, initializer_range, layer_norm_epsilon, norm_first):
+    if attention_head_size is None:
+        if hidden_size % num_attention_heads:
+            raise ValueError(f"hidden_size {hidden_size} is not a multiple of num_attention_heads "
+                             f"{num_attention_heads}: give attention_head_size")
+        attention_head_size = hidden_size // num_attention_heads
+    return dict(hidden_size=hidden_size, num_attention_heads=num_attention_heads,
+                attention_head_size=attention_head_size, hidden_dropout_prob=hidden_dropout_prob,
+                attention_probs_dropout_prob=attention_probs_dropout_prob, initializer_range=initializer_range,
+                layer_norm_epsilon=layer_norm_epsilon, norm_first=norm_first)
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class SelfAttention(ConfigLayer):
-    """Multi-head self-attention with its output projection and post-LN residual (spec §1.2 steps 1-2)."""
+class SelfAttention(SizedLayer):
+    """Multi-head self-attention with its output projection and residual (docs/ORIGINAL.md §1.2 steps 1-2).
 
-    def __init__(self, config, **kwargs):
-        super().__init__(config, **kwargs)
-        c = self.config
-        self.query = dense(c, c.hidden_size, "query")
-        self.key = dense(c, c.hidden_size, "key")
-        self.value = dense(c, c.hidden_size, "value")
-        self.output_dense = dense(c, c.hidden_size, "output")
-        self.layer_norm = layer_norm()
-        self.probs_dropout = keras.layers.Dropout(c.attention_probs_dropout_prob)
-        self.output_dropout = keras.layers.Dropout(c.hidden_dropout_prob)
+    Post-LN (the original): LayerNorm(x + dropout(dense(attention(x)))). norm_first: x + dropout(dense(
+    attention(LayerNorm(x)))). N heads of size D: N * D need not be H (heads pruned from a block).
+    """
+
+    def __init__(self, hidden_size, num_attention_heads, attention_head_size=None, hidden_dropout_prob=0.1,
+                 attention_probs_dropout_prob=0.1, initializer_range=0.02, layer_norm_epsilon=LAYER_NORM_EPSILON,
+                 norm_first=False, **kwargs):
+        super().__init__(_block_settings(hidden_size, num_attention_heads, attention_head_size, hidden_dropout_prob,
+                                         attention_probs_dropout_prob, initializer_range, layer_norm_epsilon,
+                                         norm_first), **kwargs)
+        s = self.settings
+        width = s["num_attention_heads"] * s["attention_head_size"]
+        self.query = dense(width, "query", initializer_range)
+        self.key = dense(width, "key", initializer_range)
+        self.value = dense(width, "value", initializer_range)
+        self.output_dense = dense(hidden_size, "output", initializer_range)
+        self.layer_norm = layer_norm(layer_norm_epsilon)
+        self.probs_dropout = keras.layers.Dropout(attention_probs_dropout_prob)
+        self.output_dropout = keras.layers.Dropout(hidden_dropout_prob)
 
     def build(self, input_shape=None):
-        h = self.config.hidden_size
-        for sublayer in (self.query, self.key, self.value, self.output_dense, self.layer_norm):
-            sublayer.build((None, h))
+        s = self.settings
+        for sublayer in (self.query, self.key, self.value):
+            sublayer.build((None, s["hidden_size"]))
+        self.output_dense.build((None, s["num_attention_heads"] * s["attention_head_size"]))
+        self.layer_norm.build((None, s["hidden_size"]))
         self.built = True
 
+    def weight_names(self):
+        return [*dense_names(self.query, "self/query", "self.query"),
+                *dense_names(self.key, "self/key", "self.key"),
+                *dense_names(self.value, "self/value", "self.value"),
+                *dense_names(self.output_dense, "output/dense", "output.dense"),
+                *layer_norm_names(self.layer_norm, "output/LayerNorm", "output.LayerNorm")]
+
     def _split_heads(self, x, batch, seq):
-        return ops.reshape(x, (batch, seq, self.config.num_attention_heads, self.config.head_size))
+        return ops.reshape(x, (batch, seq, self.settings["num_attention_heads"], self.settings["attention_head_size"]))
 
     def call(self, x, mask_adder, training=None):
-        """Returns (output [B, S, H], attention probabilities [B, N, S, T])."""
+        """Returns (output [B, S, H], attention probabilities [B, N, S, T] in float32)."""
+        s = self.settings
         batch, seq = ops.shape(x)[0], ops.shape(x)[1]
-        q = self._split_heads(self.query(x), batch, seq)  # [B, S, N, D]
-        k = self._split_heads(self.key(x), batch, seq)  # [B, T, N, D]
-        v = self._split_heads(self.value(x), batch, seq)  # [B, T, N, D]
+        inputs = self.layer_norm(x) if s["norm_first"] else x
+        q = self._split_heads(self.query(inputs), batch, seq)  # [B, S, N, D]
+        k = self._split_heads(self.key(inputs), batch, seq)  # [B, T, N, D]
+        v = self._split_heads(self.value(inputs), batch, seq)  # [B, T, N, D]
         scores = ops.einsum("bsnd,btnd->bnst", q, k)  # [B, N, S, T]
         # The original multiplies after the matmul, by 1/sqrt(D); softmax runs in float32 under mixed precision
         # (Keras casts the float mask argument to the compute dtype: bfloat16 rounds -10000 to -9984, still 0 after
         # the softmax).
-        scores = ops.cast(scores, "float32") * (1.0 / math.sqrt(self.config.head_size))
+        scores = ops.cast(scores, "float32") * (1.0 / math.sqrt(s["attention_head_size"]))
         probs = ops.softmax(scores + ops.cast(mask_adder, "float32"), axis=-1)  # [B, N, S, T]
         probs_c = ops.cast(self.probs_dropout(probs, training=training), v.dtype)
         context = ops.einsum("bnst,btnd->bsnd", probs_c, v)  # [B, S, N, D]
-        context = ops.reshape(context, (batch, seq, self.config.hidden_size))  # [B, S, H]
-        out = self.output_dropout(self.output_dense(context), training=training)
-        return self.layer_norm(out + x), probs
+        context = ops.reshape(context, (batch, seq, s["num_attention_heads"] * s["attention_head_size"]))
+        out = self.output_dropout(self.output_dense(context), training=training) + x  # [B, S, H]
+        return (out if s["norm_first"] else self.layer_norm(out)), probs
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class TransformerBlock(ConfigLayer):
-    """One post-LN Transformer layer: attention, then GELU feed-forward with residual and LayerNorm."""
+class TransformerBlock(SizedLayer):
+    """One Transformer layer: attention, then the hidden_act feed-forward, each with residual and LayerNorm
+    (after the residual, as the original, or before each sub-layer with norm_first)."""
 
-    def __init__(self, config, **kwargs):
-        super().__init__(config, **kwargs)
-        c = self.config
-        self.attention = SelfAttention(c, name="attention")
-        self.intermediate = dense(c, c.intermediate_size, "intermediate", get_activation(c.hidden_act))
-        self.output_dense = dense(c, c.hidden_size, "output")
-        self.layer_norm = layer_norm()
-        self.output_dropout = keras.layers.Dropout(c.hidden_dropout_prob)
+    def __init__(self, hidden_size, num_attention_heads, intermediate_size, attention_head_size=None,
+                 hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, initializer_range=0.02,
+                 layer_norm_epsilon=LAYER_NORM_EPSILON, norm_first=False, **kwargs):
+        settings = _block_settings(hidden_size, num_attention_heads, attention_head_size, hidden_dropout_prob,
+                                   attention_probs_dropout_prob, initializer_range, layer_norm_epsilon, norm_first)
+        super().__init__({**settings, "intermediate_size": intermediate_size, "hidden_act": hidden_act}, **kwargs)
+        self.attention = SelfAttention(**settings, name="attention")
+        self.intermediate = dense(intermediate_size, "intermediate", initializer_range, get_activation(hidden_act))
+        self.output_dense = dense(hidden_size, "output", initializer_range)
+        self.layer_norm = layer_norm(layer_norm_epsilon)
+        self.output_dropout = keras.layers.Dropout(hidden_dropout_prob)
 
     def build(self, input_shape=None):
-        c = self.config
+        s = self.settings
         self.attention.build()
-        self.intermediate.build((None, c.hidden_size))
-        self.output_dense.build((None, c.intermediate_size))
-        self.layer_norm.build((None, c.hidden_size))
+        self.intermediate.build((None, s["hidden_size"]))
+        self.output_dense.build((None, s["intermediate_size"]))
+        self.layer_norm.build((None, s["hidden_size"]))
         self.built = True
+
+    def weight_names(self):
+        return [*scoped(self.attention.weight_names(), "attention/", "attention."),
+                *dense_names(self.intermediate, "intermediate/dense", "intermediate.dense"),
+                *dense_names(self.output_dense, "output/dense", "output.dense"),
+                *layer_norm_names(self.layer_norm, "output/LayerNorm", "output.LayerNorm")]
 
     def call(self, x, mask_adder, training=None):
         """Returns (output [B, S, H], attention probabilities [B, N, S, T])."""
         attended, probs = self.attention(x, mask_adder, training=training)
-        inner = self.intermediate(attended)  # [B, S, I]
-        out = self.output_dropout(self.output_dense(inner), training=training)  # [B, S, H]
-        return self.layer_norm(out + attended), probs
+        inputs = self.layer_norm(attended) if self.settings["norm_first"] else attended
+        inner = self.intermediate(inputs)  # [B, S, I]
+        out = self.output_dropout(self.output_dense(inner), training=training) + attended  # [B, S, H]
+        return (out if self.settings["norm_first"] else self.layer_norm(out)), probs

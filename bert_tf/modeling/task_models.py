@@ -1,13 +1,13 @@
-"""Fine-tuning models: the encoder plus one head per task kind.
+"""Fine-tuning models: the encoder plus one head per task kind (`bert_tf.kinds` says which kind uses which).
 
 Shape legend: B batch, S sequence, H hidden, C classes (or choices), L labels.
 
-| kind                       | model              | head input        | output                          |
-|----------------------------|--------------------|-------------------|---------------------------------|
-| classification, regression | BertClassifier     | pooled [B, H]     | `logits` [B, C] (C = 1: a score) |
-| multiple_choice            | BertMultipleChoice | pooled [B*C, H]   | `logits` [B, C]                 |
-| tagging                    | BertTagger         | sequence [B, S, H]| `logits` [B, S, L]              |
-| span                       | BertSpanLabeler    | sequence [B, S, H]| `start_logits`, `end_logits` [B, S] |
+| model              | head input         | output                              |
+|--------------------|--------------------|-------------------------------------|
+| BertClassifier     | pooled [B, H]      | `logits` [B, C] (C = 1: a score)    |
+| BertMultipleChoice | pooled [B*C, H]    | `logits` [B, C]                     |
+| BertTagger         | sequence [B, S, H] | `logits` [B, S, L]                  |
+| BertSpanLabeler    | sequence [B, S, H] | `start_logits`, `end_logits` [B, S] |
 
 The classifier heads are the original run_classifier's: dropout 0.1 (training only) on the pooled output, then
 `output_weights` [C, H] + `output_bias` at the root of the TF1 checkpoint; the span head is run_squad's
@@ -20,31 +20,25 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from bert_tf.modeling.encoder import BertEncoder
-from bert_tf.modeling.heads import ClassificationHead, SpanHead
-from bert_tf.modeling.layers import ConfigModel
+from bert_tf.modeling.heads import ClassificationHead, EncoderModel, SpanHead
 
 CLASSIFIER_DROPOUT = 0.1  # the original's keep_prob 0.9 in run_classifier, independent of the config
 
 
-class _HeadModel(ConfigModel):
+class _HeadModel(EncoderModel):
     """An encoder plus a ClassificationHead named `classifier`; get_config carries the head's sizes."""
 
     def __init__(self, config, num_labels, dropout_rate=CLASSIFIER_DROPOUT, **kwargs):
+        kwargs.pop("with_pooler", None)  # task models keep the original's pooler
         super().__init__(config, **kwargs)
         self.num_labels = num_labels
         self.dropout_rate = dropout_rate
-        self.encoder = BertEncoder(self.config)
-        self.classifier = ClassificationHead(num_labels, dropout_rate, self.config.initializer_range,
+        self.classifier = ClassificationHead(num_labels, dropout_rate, self.plan.initializer_range,
                                              name="classifier")
         self.build()
 
-    def build(self, input_shape=None):
-        self.classifier.build((None, self.config.hidden_size))
-        self.built = True
-
-    def get_config(self):
-        return {**super().get_config(), "num_labels": self.num_labels, "dropout_rate": self.dropout_rate}
+    def extra_config(self):
+        return {"num_labels": self.num_labels, "dropout_rate": self.dropout_rate}
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -54,9 +48,8 @@ class BertClassifier(_HeadModel):
     def __init__(self, config, num_labels, dropout_rate=CLASSIFIER_DROPOUT, name="bert_classifier", **kwargs):
         super().__init__(config, num_labels, dropout_rate, name=name, **kwargs)
 
-    def call(self, inputs, training=None):
-        pooled = self.encoder(inputs, training=training)["pooled_output"]  # [B, H]
-        return {"logits": self.classifier(pooled, training=training)}  # [B, C]
+    def head_outputs(self, encoded, inputs, training):
+        return {"logits": self.classifier(encoded["pooled_output"], training=training)}  # [B, C]
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -69,13 +62,13 @@ class BertMultipleChoice(_HeadModel):
             raise ValueError(f"BertMultipleChoice scores each choice with one logit; got num_labels={num_labels}")
         super().__init__(config, 1, dropout_rate, name=name, **kwargs)
 
-    def call(self, inputs, training=None):
-        choices = ops.shape(inputs["input_ids"])[1]
-        flat = {k: ops.reshape(inputs[k], (-1, ops.shape(inputs[k])[-1]))  # [B*C, S]
+    def encoder_inputs(self, inputs):
+        return {k: ops.reshape(inputs[k], (-1, ops.shape(inputs[k])[-1]))  # [B*C, S]
                 for k in ("input_ids", "input_mask", "segment_ids") if k in inputs}
-        pooled = self.encoder(flat, training=training)["pooled_output"]  # [B*C, H]
-        scores = self.classifier(pooled, training=training)  # [B*C, 1]
-        return {"logits": ops.reshape(scores, (-1, choices))}  # [B, C]
+
+    def head_outputs(self, encoded, inputs, training):
+        scores = self.classifier(encoded["pooled_output"], training=training)  # [B*C, 1]
+        return {"logits": ops.reshape(scores, (-1, ops.shape(inputs["input_ids"])[1]))}  # [B, C]
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -87,27 +80,24 @@ class BertTagger(_HeadModel):
     def __init__(self, config, num_labels, dropout_rate=CLASSIFIER_DROPOUT, name="bert_tagger", **kwargs):
         super().__init__(config, num_labels, dropout_rate, name=name, **kwargs)
 
-    def call(self, inputs, training=None):
-        sequence = self.encoder(inputs, training=training)["sequence_output"]  # [B, S, H]
-        return {"logits": self.classifier(sequence, training=training)}  # [B, S, L]
+    def head_outputs(self, encoded, inputs, training):
+        return {"logits": self.classifier(encoded["sequence_output"], training=training)}  # [B, S, L]
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertSpanLabeler(ConfigModel):
+class BertSpanLabeler(EncoderModel):
     """Extractive QA (SQuAD): `start_logits`, `end_logits` [B, S] (no dropout on the head, as run_squad)."""
 
     uses_pooler = False
 
-    def __init__(self, config, name="bert_span_labeler", **kwargs):
+    def __init__(self, config, num_labels=2, name="bert_span_labeler", **kwargs):
+        if num_labels != 2:
+            raise ValueError(f"BertSpanLabeler scores a start and an end per token; got num_labels={num_labels}")
+        kwargs.pop("with_pooler", None)
         super().__init__(config, name=name, **kwargs)
-        self.encoder = BertEncoder(self.config)
-        self.span = SpanHead(self.config, name="span")
+        self.span = SpanHead(self.plan.hidden_size, self.plan.initializer_range, name="span")
         self.build()
 
-    def build(self, input_shape=None):
-        self.span.build()
-        self.built = True
-
-    def call(self, inputs, training=None):
-        start, end = self.span(self.encoder(inputs, training=training)["sequence_output"])  # [B, S] each
+    def head_outputs(self, encoded, inputs, training):
+        start, end = self.span(encoded["sequence_output"])  # [B, S] each
         return {"start_logits": start, "end_logits": end}

@@ -15,10 +15,10 @@ import os
 import random
 import sys
 import time
-import uuid
 
 import numpy as np
 
+from bert_tf.files import atomic_file
 from bert_tf.pretraining_data import columns, records
 from bert_tf.pretraining_data import documents as documents_lib
 from bert_tf.pretraining_data import instances as instances_lib
@@ -125,7 +125,7 @@ def write_instances(instances, tokens, config, vocab_info, output_files, input_f
     arrays = columns.instance_arrays(instances)
     order = np.asarray(instances.order, np.int64)
     with contextlib.ExitStack() as stack:
-        temps = [stack.enter_context(_atomic_file(path, "wb")) for path in output_files]
+        temps = [stack.enter_context(atomic_file(path, "wb")) for path in output_files]
         for start in range(0, len(order), _CHUNK):
             indices = order[start:start + _CHUNK]
             features = columns.feature_columns(arrays, indices, tokens, config.max_seq_length,
@@ -145,7 +145,7 @@ def write_instances(instances, tokens, config, vocab_info, output_files, input_f
 def write_counts(path, count, config, input_files=()):
     """Writes `<path>.json`: the instance count of `path` and the flags that made it."""
     info = {"num_instances": count, **dataclasses.asdict(config), "input_files": [os.fspath(p) for p in input_files]}
-    with _atomic_file(f"{path}.json", "w") as writer:
+    with atomic_file(f"{path}.json") as writer:
         json.dump(info, writer, indent=2, sort_keys=True)
         writer.write("\n")
 
@@ -157,21 +157,6 @@ def read_counts(path):
             return json.load(reader)
     except FileNotFoundError:
         return None
-
-
-@contextlib.contextmanager
-def _atomic_file(path, mode):
-    """A temporary file beside `path`, renamed to `path` on success and removed on failure."""
-    directory, name = os.path.split(os.path.abspath(path))
-    temp_path = os.path.join(directory, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temp_path, "x" + mode.replace("w", "")) as writer:
-            yield writer
-        os.replace(temp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temp_path)
-        raise
 
 
 def _create_per_file(input_files, output_files, tokenizer, config, num_workers):

@@ -4,7 +4,6 @@
   probabilities (or the regression score) tab-separated, no header; padding examples dropped.
 * `<GLUE name>.tsv`: the GLUE leaderboard submission: header `index\tprediction`, the test file's index and the
   predicted label string (regression: the score with 3 decimals).
-* `eval_results.txt`: "key = value" lines sorted by key, as the original.
 * `<split>_predictions.txt`: tagging: "word gold predicted" per line, blank line between sentences (conlleval).
 * SQuAD: predictions.json, nbest_predictions.json, null_odds.json (see squad_predictions).
 """
@@ -13,36 +12,22 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import numpy as np
 
+from bert_tf import files
 from bert_tf.finetuning_data import PaddingInputExample
 from bert_tf.tasks import metrics, squad_predictions
 
 
 def write_text(output_dir: str, name: str, text: str) -> str:
-    """Writes text to output_dir/name through a temporary file and a rename; returns the path."""
-    os.makedirs(output_dir, exist_ok=True)
-    path = os.path.join(output_dir, name)
-    handle, temp = tempfile.mkstemp(dir=output_dir, prefix=f".{name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
-    return path
+    """Writes text to output_dir/name atomically (bert_tf.files); returns the path."""
+    return files.write_text(os.path.join(output_dir, name), text)
 
 
 def write_json(output_dir: str, name: str, value) -> str:
     """JSON with indent 4 and a trailing newline, as the original run_squad."""
     return write_text(output_dir, name, json.dumps(value, indent=4) + "\n")
-
-
-def write_eval_results(output_dir: str, metrics: dict, name: str = "eval_results.txt") -> str:
-    return write_text(output_dir, name, "".join(f"{key} = {metrics[key]}\n" for key in sorted(metrics)))
 
 
 def _real(examples, predictions):

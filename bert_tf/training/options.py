@@ -1,4 +1,5 @@
-"""How to pretrain: PretrainingOptions, the tf.distribute strategy by name, and the Keras precision policy."""
+"""How to train: TrainingOptions (and PretrainingOptions), the tf.distribute strategy by name, the Keras precision
+policy."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mi
 
 
 @dataclasses.dataclass(frozen=True)
-class PretrainingOptions:
-    """How to pretrain; defaults are the original run_pretraining.py flags (spec §8).
+class TrainingOptions:
+    """How the Trainer trains; defaults are the original run_pretraining.py flags (docs/ORIGINAL.md §8).
 
     Attributes:
-      output_dir: checkpoints, TensorBoard logs (`train/`, `eval/`), eval_results.txt, the TF1 export.
+      output_dir: checkpoints and TensorBoard logs (`train/`, `eval/`).
       train_batch_size, eval_batch_size: global batch sizes (all replicas, all accumulated micro-batches).
       learning_rate, num_train_steps, num_warmup_steps: the warm-up + linear-decay schedule; steps count updates.
       save_checkpoints_steps: checkpoint interval (steps); the last step is always saved.
@@ -29,7 +30,6 @@ class PretrainingOptions:
         float16 adds dynamic loss scaling).
       use_xla: compile each replica's forward and backward pass with XLA.
       gradient_accumulation_steps: micro-batches per update (each replica's batch is split into this many).
-      next_sentence: add the next-sentence loss to the total (off: masked-LM only, NSP head and pooler frozen).
       keep_checkpoint_max: training checkpoints kept.
     """
 
@@ -46,7 +46,6 @@ class PretrainingOptions:
     precision: str = "float32"
     use_xla: bool = False
     gradient_accumulation_steps: int = 1
-    next_sentence: bool = True
     keep_checkpoint_max: int = 5
 
     def __post_init__(self):
@@ -60,6 +59,17 @@ class PretrainingOptions:
         if self.train_batch_size % self.gradient_accumulation_steps:
             raise ValueError(f"train_batch_size {self.train_batch_size} is not a multiple of "
                              f"gradient_accumulation_steps {self.gradient_accumulation_steps}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainingOptions(TrainingOptions):
+    """TrainingOptions of run_pretraining.py; output_dir also gets eval_results.txt and the TF1 export.
+
+    next_sentence: pretrain with the next-sentence objective (a BertPretrainer); off, masked LM alone (a
+    BertMaskedLM: no next-sentence head, no next_sentence_labels needed).
+    """
+
+    next_sentence: bool = True
 
 
 def create_strategy(name="default", tpu_name=None, tpu_zone=None, gcp_project=None, master=None):

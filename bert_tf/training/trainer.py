@@ -1,15 +1,16 @@
-"""Pretraining: the original run_pretraining's losses and optimizer in a tf.distribute loop with checkpoints.
+"""The one training loop: a model, its objectives and the original optimizer under a tf.distribute strategy, with
+checkpoints, summaries and resume. Pretraining and fine-tuning are both a Trainer with other objectives.
 
-`Pretraining` owns the strategy, the BertPretrainer, the optimizer and the step counter. Training runs
-`steps_per_execution` steps per call of one compiled function; between calls it checks the loss, logs progress
-and TensorBoard scalars, and saves checkpoints. A run in an `output_dir` that holds checkpoints resumes from the
-latest one: weights, optimizer slots and loss scale, the step (hence the learning-rate position) and the data
-position (the seeded input pipeline is rebuilt and the batches already consumed are skipped).
+Training runs `steps_per_execution` steps per call of one compiled function; between calls it checks the loss,
+logs progress and TensorBoard scalars, and saves checkpoints. A run in an `output_dir` that holds checkpoints
+resumes from the latest one: weights, optimizer slots and loss scale, the step (hence the learning-rate position),
+the dropout seeds and the data position (the seeded input pipeline is rebuilt and the batches already consumed
+are skipped).
 
-Losses are normalised by totals over the global batch (`bert_tf.losses`), so every strategy and every gradient
-accumulation count computes the gradient of the original's loss on the whole batch. Gradient clipping is the
-optimizer's, after the cross-replica sum (see `bert_tf.optimization.AdamWeightDecay`), by the norm the original
-clipped by (the tied word-embedding table's gradient in TF1's form: `Pretraining._gradients`).
+Losses are normalised by totals over the global batch (`bert_tf.objectives`), so every strategy and every
+gradient accumulation count computes the gradient of the loss of the whole batch. Gradient clipping is the
+optimizer's, after the cross-replica sum (`bert_tf.optimization.AdamWeightDecay`), by the norm the original
+clipped by (the tied word-embedding table's gradient in TF1's form: `Trainer._gradients`).
 """
 
 from __future__ import annotations
@@ -24,29 +25,27 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from bert_tf import checkpoint_files, checkpoints, losses
-from bert_tf.modeling import BertPretrainer
+from bert_tf import checkpoints, objectives
+from bert_tf.modeling import recording_tied_reads
 from bert_tf.optimization import create_optimizer
-from bert_tf.training.options import precision_policy
-from bert_tf.training.warm_start import warm_start
 
-MODEL_INPUTS = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions")
 CHECKPOINT_NAME = "ckpt"  # training checkpoints: <output_dir>/ckpt-<step>.{index,data-*}
-TF1_EXPORT_DIR = "tf1"  # final weights in the original layout: <output_dir>/tf1/bert_model.ckpt.*
 SUM = tf.distribute.ReduceOp.SUM
 
 
-class Pretraining:
-    """One pretraining run: model, optimizer and step under a strategy, with checkpoints in `output_dir`.
+class Trainer:
+    """Trains `model` on the sum of `objectives` (a list of `bert_tf.objectives.Objective`).
 
     Args:
-      config: the BertConfig.
-      options: PretrainingOptions.
+      model: a Keras model built in `strategy.scope()` under the precision policy (`precision_policy`); its
+        `input_features` are the batch features it is called on.
+      objectives: what the loss sums; each reads the model outputs and batch features it names.
+      options: TrainingOptions.
       strategy: a tf.distribute strategy (default: the current one).
     """
 
-    def __init__(self, config, options, strategy=None):
-        self.config, self.options = config, options
+    def __init__(self, model, objective_list, options, strategy=None):
+        self.model, self.objectives, self.options = model, list(objective_list), options
         self.strategy = strategy or tf.distribute.get_strategy()
         replicas = self.strategy.num_replicas_in_sync
         if options.train_batch_size % (replicas * options.gradient_accumulation_steps):
@@ -54,21 +53,21 @@ class Pretraining:
                              f"x gradient_accumulation_steps ({options.gradient_accumulation_steps})")
         if options.eval_batch_size % replicas:
             raise ValueError(f"eval_batch_size {options.eval_batch_size} is not a multiple of replicas ({replicas})")
-        with self.strategy.scope(), precision_policy(options.precision):
-            self.model = BertPretrainer(config)
+        with self.strategy.scope():
             self.optimizer = create_optimizer(options.learning_rate, options.num_train_steps,
                                               options.num_warmup_steps, optimizer_type=options.optimizer)
             if options.precision == "float16":
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
-            self.variables = self._trained_variables()
-            self._table_index = next(i for i, v in enumerate(self.variables) if v is self.model.encoder.embedding_table)
+            self.variables = list(model.trainable_variables)
             self.optimizer.build(self.variables)
             self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        table = model.encoder.embedding_table
+        self._table_index = next(i for i, v in enumerate(self.variables) if v is table)
         # Keras 3 models are not fully trackable by tf.train.Checkpoint (layer lists are skipped): the weights
         # are listed under their original TF1 names, and the dropout seed-generator states so that a resumed
         # run draws the masks an uninterrupted one would.
-        weights = {name: variable for name, (variable, _) in checkpoints.keras_variables(self.model).items()}
-        seed_states = [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
+        weights = {name: variable for name, (variable, _) in checkpoints.keras_variables(model).items()}
+        seed_states = [v for v in model.non_trainable_variables if "seed_generator" in v.path]
         self.checkpoint = tf.train.Checkpoint(weights=weights, optimizer=self.optimizer,
                                               global_step=self.global_step, seed_generators=seed_states)
         self.is_chief = self.strategy.extended.should_checkpoint
@@ -81,31 +80,23 @@ class Pretraining:
         self._train_fn = tf.function(self._train_loop)
         self._eval_fn = tf.function(self._eval_step)
 
+    @property
+    def step(self) -> int:
+        return int(self.global_step.numpy())
+
     def learning_rate(self, step):
         """The scheduled learning rate of update `step` (counted from 0)."""
         return float(getattr(self.optimizer, "inner_optimizer", self.optimizer)._learning_rate(step))
 
-    def _trained_variables(self):
-        """All trainable variables, less the NSP head and the pooler (which only feeds it) without NSP."""
-        if self.options.next_sentence:
-            return list(self.model.trainable_variables)
-        frozen = {id(v) for layer in (self.model.next_sentence, self.model.encoder.pooler)
-                  for v in layer.trainable_variables}
-        return [v for v in self.model.trainable_variables if id(v) not in frozen]
-
     # ------------------------------------------------------------------------------------ checkpoints
 
-    def restore(self, init_checkpoint=None, config_file=None):
-        """Resumes from the latest checkpoint in output_dir; else warm-starts from `init_checkpoint` if given.
-
-        Returns the step training continues from."""
+    def restore(self):
+        """Resumes from the latest checkpoint in output_dir, if any; returns the step training continues from."""
         latest = tf.train.latest_checkpoint(self.options.output_dir)
         if latest:
             self.checkpoint.read(latest).assert_existing_objects_matched()
-            logging.info("resuming from %s at step %d", latest, int(self.global_step.numpy()))
-        elif init_checkpoint:
-            warm_start(self.model, init_checkpoint, config_file=config_file)
-        return int(self.global_step.numpy())
+            logging.info("resuming from %s at step %d", latest, self.step)
+        return self.step
 
     def save(self):
         """Writes ckpt-<step> (every worker writes; only the chief's copy is kept) and returns its prefix."""
@@ -114,13 +105,6 @@ class Pretraining:
             shutil.rmtree(self._checkpoint_dir, ignore_errors=True)
         return path
 
-    def export_tf1(self, vocab_file=None):
-        """The model's weights as an original-layout checkpoint folder (`bert_model.ckpt` + bert_config.json)."""
-        directory = os.path.join(self.options.output_dir, TF1_EXPORT_DIR)
-        if self.is_chief:
-            checkpoint_files.save(self.config, checkpoints.get_weights(self.model), directory, "tf1", vocab_file)
-        return directory
-
     # ------------------------------------------------------------------------------------ replica steps
 
     def _loss_scale(self):
@@ -128,66 +112,85 @@ class Pretraining:
             return tf.convert_to_tensor(self.optimizer.dynamic_scale.value)
         return tf.constant(1.0)
 
-    def _gradients(self, features, weight_total, batch_total, loss_scale):
-        """Forward and backward pass on one micro-batch: (metric sums, gradients of loss_scale * loss, lookup
-        gradients [B * S, H]).
+    def _model_outputs(self, features, training):
+        return self.model({k: features[k] for k in self.model.input_features if k in features}, training=training)
 
-        The word-embedding table is used twice: the embedding lookup gathers rows of it and the masked-LM logits
-        multiply by it. The original's TF1 `tf.gradients` kept the two uses apart: the table's gradient was
-        IndexedSlices concatenating the masked-LM part (every row) and one row per input position, and its
-        clip_by_global_norm counted each of those rows. (TensorFlow 2 sums them into one dense tensor, and the
-        original code run there clips by that tensor's norm: 4.1% larger on a real batch of a fresh model:
-        bench/tied_gradient_norm.py.)
-        So the tape differentiates by the two tensors read from the table: the table's entry in the gradients
-        is the masked-LM part, and the lookup gradients are the rows of this micro-batch's input positions,
-        which the optimizer joins after the sum across replicas (`bert_tf.optimization`).
+    def _gradients(self, features, totals, loss_scale):
+        """Forward and backward pass on one micro-batch: (objective sums, gradients of loss_scale * loss), the
+        gradients one per variable (None where the loss does not reach it) and one more: the rows of the tied
+        word-embedding table's lookup, or None.
+
+        A masked-LM head multiplies by the word-embedding table that the embeddings gather rows from. The
+        original's TF1 `tf.gradients` kept the two uses apart: the table's gradient was IndexedSlices of the
+        masked-LM part (every row) followed by one row per input position, and its clip_by_global_norm counted
+        each of those rows. (TensorFlow 2 sums them into one dense tensor, and the original code run there clips
+        by that tensor's norm: bench/tied_gradient_norm.py measures the difference.) So the tape differentiates
+        by the two tensors the forward pass read from the table (`recording_tied_reads`): the table's entry is
+        the masked-LM part, and the extra one the rows of this micro-batch's input positions, which the optimizer
+        joins to it after the sum across replicas (`bert_tf.optimization.join_repeated_variables`).
         """
-        with tf.GradientTape() as tape:
-            outputs = self.model({k: features[k] for k in MODEL_INPUTS}, training=True, return_tied_embeddings=True)
-            sums = losses.pretraining_sums(outputs, features, self.options.next_sentence, weight_total,
-                                           batch_total)
+        with tf.GradientTape() as tape, recording_tied_reads() as reads:
+            outputs = self._model_outputs(features, training=True)
+            sums = objectives.sums(self.objectives, outputs, features, totals)
             scaled_loss = sums["loss"] * loss_scale
+        tied = "masked_lm_table" in reads
         sources = list(self.variables)
-        sources[self._table_index] = outputs["masked_lm_table"]
-        *gradients, lookup = tape.gradient(scaled_loss, sources + [outputs["word_embedding_lookup"]])
-        dtype = self.variables[self._table_index].dtype
-        # Both reads are in the compute dtype under mixed precision: their gradients back to the table's float32.
-        gradients[self._table_index] = tf.cast(gradients[self._table_index], dtype)
-        lookup = tf.reshape(tf.cast(lookup, dtype), [-1, self.config.hidden_size])  # [B * S, H]
-        return sums, [tf.convert_to_tensor(g) for g in gradients], lookup
+        if tied:
+            sources[self._table_index] = reads["masked_lm_table"]
+            sources.append(reads["word_embedding_lookup"])
+        gradients = tape.gradient(scaled_loss, sources)
+        lookup = None
+        if tied:
+            *gradients, lookup = gradients
+            table = self.variables[self._table_index]
+            # Both reads are in the compute dtype under mixed precision: their gradients back to the table's.
+            gradients[self._table_index] = tf.cast(gradients[self._table_index], table.dtype)
+            rows = tf.reshape(tf.cast(lookup, table.dtype), [-1, table.shape[-1]])  # [B * S, E]
+            lookup = tf.IndexedSlices(rows, tf.reshape(features["input_ids"], [-1]),
+                                      tf.constant(list(table.shape), tf.int32))
+        return sums, [*gradients, lookup]
 
-    def _accumulated_gradients(self, features, weight_total, batch_total):
-        """Sums of metric sums and gradients over the micro-batches this replica's batch is split into, and
-        their lookup gradients one after another (the rows of the whole batch's input positions, in order)."""
+    def _accumulated_gradients(self, features, totals):
+        """`_gradients` of the whole replica batch, split into gradient_accumulation_steps micro-batches: metric
+        sums and dense gradients added, IndexedSlices rows concatenated in order (as one batch would have them)."""
         count = self.options.gradient_accumulation_steps
         scale = self._loss_scale()
         if count == 1:
-            return self._gradients_fn(features, weight_total, batch_total, scale)
+            return self._gradients_fn(features, totals, scale)
         size = self.options.train_batch_size // (self.strategy.num_replicas_in_sync * count)
 
         def micro_batch(k):
             return {name: t[k * size:(k + 1) * size] for name, t in features.items()}
 
-        def body(k, sums, gradients, lookups):
-            more_sums, more_gradients, lookup = self._gradients_fn(micro_batch(k), weight_total, batch_total, scale)
-            return (k + 1, {n: sums[n] + more_sums[n] for n in sums},
-                    [g + h for g, h in zip(gradients, more_gradients, strict=True)], lookups.write(k, lookup))
+        sums, gradients = self._gradients_fn(micro_batch(0), totals, scale)
+        present = [i for i, g in enumerate(gradients) if g is not None]
+        sparse = [i for i in present if isinstance(gradients[i], tf.IndexedSlices)]
+        dense = [gradients[i] for i in present if i not in sparse]
+        arrays = [(tf.TensorArray(g.values.dtype, size=count, infer_shape=False).write(0, g.values),
+                   tf.TensorArray(g.indices.dtype, size=count, infer_shape=False).write(0, g.indices))
+                  for g in (gradients[i] for i in sparse)]
 
-        sums, gradients, lookup = self._gradients_fn(micro_batch(0), weight_total, batch_total, scale)
-        lookups = tf.TensorArray(lookup.dtype, size=count, element_shape=lookup.shape).write(0, lookup)
-        _, sums, gradients, lookups = tf.while_loop(lambda k, *_: k < count, body,
-                                                    (tf.constant(1), sums, gradients, lookups))
-        return sums, gradients, lookups.concat()
+        def body(k, sums, dense, arrays):
+            more_sums, more = self._gradients_fn(micro_batch(k), totals, scale)
+            more_dense = [more[i] for i in present if i not in sparse]
+            arrays = [(values.write(k, more[i].values), indices.write(k, more[i].indices))
+                      for (values, indices), i in zip(arrays, sparse, strict=True)]
+            return (k + 1, {n: sums[n] + more_sums[n] for n in sums},
+                    [g + h for g, h in zip(dense, more_dense, strict=True)], arrays)
+
+        _, sums, dense, arrays = tf.while_loop(lambda k, *_: k < count, body, (tf.constant(1), sums, dense, arrays))
+        joined = dict(zip([i for i in present if i not in sparse], dense, strict=True))
+        for i, (values, indices) in zip(sparse, arrays, strict=True):
+            joined[i] = tf.IndexedSlices(values.concat(), indices.concat(), gradients[i].dense_shape)
+        return sums, [joined.get(i) for i in range(len(gradients))]
 
     def _train_replica_step(self, features):
         context = tf.distribute.get_replica_context()
-        weight_total = context.all_reduce(SUM, tf.reduce_sum(features["masked_lm_weights"]))
-        sums, gradients, lookup = self._accumulated_gradients(features, weight_total, self.options.train_batch_size)
+        totals = context.all_reduce(SUM, objectives.totals(self.objectives, features))
+        sums, gradients = self._accumulated_gradients(features, totals)
         table = self.variables[self._table_index]
-        # The lookup rows, as IndexedSlices of the table: the optimizer appends them to the table's gradient.
-        gradients.append(tf.IndexedSlices(lookup, tf.reshape(features["input_ids"], [-1]),
-                                          tf.constant(list(table.shape), tf.int32)))
-        variables = [*self.variables, table]
+        pairs = [(g, v) for g, v in zip(gradients, [*self.variables, table], strict=True) if g is not None]
+        gradients, variables = [g for g, _ in pairs], [v for _, v in pairs]
         replicas = self.strategy.num_replicas_in_sync
         if replicas > 1 and self.options.precision == "float16":
             # Keras' LossScaleOptimizer checks only the first replica's gradients for inf/NaN: make all see it.
@@ -207,13 +210,14 @@ class Pretraining:
 
     def _eval_replica_step(self, features):
         context = tf.distribute.get_replica_context()
-        weight_total = context.all_reduce(SUM, tf.reduce_sum(features["masked_lm_weights"]))
-        outputs = self.model({k: features[k] for k in MODEL_INPUTS}, training=False)
-        return losses.pretraining_sums(outputs, features, self.options.next_sentence, weight_total,
-                                       self.options.eval_batch_size)
+        totals = context.all_reduce(SUM, objectives.totals(self.objectives, features))
+        return objectives.sums(self.objectives, self._model_outputs(features, training=False), features, totals)
 
     def _reduce(self, per_replica):
         return {k: self.strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
+
+    def _sum_keys(self):
+        return ("loss", *(k for o in self.objectives for k in o.sum_keys))
 
     def _train_loop(self, iterator, num_steps):
         """`num_steps` training steps; returns the per-step metric sums, summed over the steps."""
@@ -221,7 +225,7 @@ class Pretraining:
             step = self._reduce(self.strategy.run(self._train_replica_step, args=(next(iterator),)))
             return i + 1, {k: totals[k] + step[k] for k in totals}
 
-        totals = {k: tf.constant(0.0) for k in (*losses.METRIC_SUMS, "gradient_norm")}
+        totals = {k: tf.constant(0.0) for k in (*self._sum_keys(), "gradient_norm")}
         return tf.while_loop(lambda i, _: i < num_steps, body, (tf.constant(0), totals))[1]
 
     def _eval_step(self, iterator):
@@ -229,8 +233,9 @@ class Pretraining:
 
     # ------------------------------------------------------------------------------------ host loops
 
-    def _distribute(self, dataset_fn, skip_steps=0):
-        """Per-pipeline datasets from `dataset_fn(input_context)`, less the batches of `skip_steps` steps."""
+    def distribute(self, dataset_fn, skip_steps=0):
+        """An iterator over per-replica batches from `dataset_fn(input_context)`, less those of `skip_steps`
+        steps."""
         def pipeline(context):
             per_pipeline = self.strategy.num_replicas_in_sync // context.num_input_pipelines
             return dataset_fn(context).skip(skip_steps * per_pipeline)
@@ -239,7 +244,7 @@ class Pretraining:
 
     def train(self, dataset_fn):
         """Trains to `num_train_steps` from the current step, saving checkpoints; returns the last step's
-        metrics (those of the final call of the compiled loop, averaged over its steps).
+        metrics (those of the final call of the compiled loop, averaged over its steps), {} if no step was left.
 
         `dataset_fn(input_context)` returns the tf.data.Dataset of one input pipeline: batches of this pipeline's
         per-replica share of `train_batch_size`, the same sequence every time it is called (seeded), so that a
@@ -248,8 +253,8 @@ class Pretraining:
         Raises:
           FloatingPointError: the loss became NaN or Inf; the last good checkpoint is left as it was.
         """
-        options, step = self.options, int(self.global_step.numpy())
-        iterator = self._distribute(dataset_fn, skip_steps=step)
+        options, step = self.options, self.step
+        iterator = self.distribute(dataset_fn, skip_steps=step)
         writer = self._summary_writer("train")
         results, start_step, start_time = {}, step, time.perf_counter()
         while step < options.num_train_steps:
@@ -271,10 +276,9 @@ class Pretraining:
         return results
 
     def _train_results(self, totals, count, step):
-        results = losses.metrics_from_sums(totals, count, self.options.next_sentence)
-        for key in ("masked_lm_loss", "next_sentence_loss", "gradient_norm"):
-            if key in results or key == "gradient_norm":
-                results[key] = totals[key] / count  # means of the per-step losses (with the original's +1e-5)
+        results = objectives.metrics(self.objectives, totals, count)
+        for key in (*(f"{o.name}_loss" for o in self.objectives), "gradient_norm"):
+            results[key] = totals[key] / count  # means of the per-step losses (with the original's +1e-5)
         results["learning_rate"] = self.learning_rate(step - 1)  # that of the last update
         return results
 
@@ -290,20 +294,18 @@ class Pretraining:
         logging.info("step %d/%d  %s  %.2f steps/s  ETA %s", step, self.options.num_train_steps,
                      "  ".join(f"{k} {v:.5g}" for k, v in results.items()), rate, _duration(eta))
 
-    def evaluate(self, dataset_fn):
-        """Runs `max_eval_steps` batches of `dataset_fn(input_context)` (per-replica shares of eval_batch_size)
-        and writes `eval_results.txt` as the original; returns the metrics (plus `global_step`)."""
-        iterator = self._distribute(dataset_fn)
-        totals = {k: 0.0 for k in losses.METRIC_SUMS}
-        for _ in range(self.options.max_eval_steps):
+    def evaluate(self, dataset_fn, num_batches):
+        """The objectives' metrics over `num_batches` batches of `dataset_fn(input_context)` (per-replica shares of
+        eval_batch_size), plus `global_step`; written as TensorBoard scalars under output_dir/eval."""
+        iterator = self.distribute(dataset_fn)
+        totals = {k: 0.0 for k in self._sum_keys()}
+        for _ in range(num_batches):
             for key, value in self._eval_fn(iterator).items():
                 totals[key] += float(value)
-        results = losses.metrics_from_sums(totals, self.options.max_eval_steps, self.options.next_sentence)
-        results["global_step"] = int(self.global_step.numpy())
+        results = objectives.metrics(self.objectives, totals, num_batches)
+        results["global_step"] = self.step
         if self.is_chief:
-            losses.write_eval_results(os.path.join(self.options.output_dir, "eval_results.txt"), results)
             write_scalars(self._summary_writer("eval"), results["global_step"], results)
-        logging.info("***** Eval results *****\n%s", losses.format_eval_results(results))
         return results
 
 

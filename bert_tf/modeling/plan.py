@@ -1,0 +1,129 @@
+"""EncoderPlan: what an encoder is built from, as plain data (no TensorFlow here).
+
+A plan says how wide the embeddings are, which Transformer blocks exist (their sizes), which of them runs at each
+depth (so one block can serve several depths, as ALBERT shares one), and where LayerNorm sits. `BertConfig` is one
+way to make a plan (`EncoderPlan.from_bert_config`); other configs (ALBERT's, a pruned model's) make others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bert_tf.config import ACTIVATIONS, BertConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockPlan:
+    """One Transformer block's sizes: N heads of size D (N * D may differ from H once heads are pruned) and
+    the feed-forward inner width I."""
+
+    num_attention_heads: int
+    attention_head_size: int
+    intermediate_size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderPlan:
+    """An encoder's parts.
+
+    Attributes:
+      vocab_size, type_vocab_size, max_position_embeddings: the embedding tables' rows (type_vocab_size 0: no
+        token-type table, as DistilBERT).
+      hidden_size: H, the width between blocks.
+      embedding_size: E, the width of the embedding tables; when it differs from H a dense projection maps E to H
+        (ALBERT's factorised embeddings).
+      blocks: the distinct blocks (their weights).
+      depths: for each depth (each entry of `encoder_outputs`), the indices into `blocks` run there, in order:
+        BERT runs block i at depth i; ALBERT runs block 0 at every depth.
+      norm_first: False is the original post-LN block (x + f(x), then LayerNorm); True runs LayerNorm before
+        each sub-layer and once more after the last block.
+      position_offset: the index of the first position's row (RoBERTa starts at its padding index + 1).
+      hidden_act, hidden_dropout_prob, attention_probs_dropout_prob, initializer_range, layer_norm_epsilon: as
+        `bert_config.json` means them.
+    """
+
+    vocab_size: int
+    hidden_size: int
+    blocks: tuple[BlockPlan, ...]
+    depths: tuple[tuple[int, ...], ...]
+    embedding_size: int | None = None
+    type_vocab_size: int = 2
+    max_position_embeddings: int = 512
+    position_offset: int = 0
+    hidden_act: str | None = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    initializer_range: float = 0.02
+    layer_norm_epsilon: float = 1e-12
+    norm_first: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "blocks", tuple(b if isinstance(b, BlockPlan) else BlockPlan(**b)
+                                                 for b in self.blocks))
+        object.__setattr__(self, "depths", tuple(tuple(d) for d in self.depths))
+        if self.embedding_size is None:
+            object.__setattr__(self, "embedding_size", self.hidden_size)
+        for name in ("vocab_size", "hidden_size", "embedding_size", "max_position_embeddings"):
+            _positive(self, name, getattr(self, name))
+        for i, block in enumerate(self.blocks):
+            for name in ("num_attention_heads", "attention_head_size", "intermediate_size"):
+                _positive(self, f"blocks[{i}].{name}", getattr(block, name))
+        if not self.depths or any(not d for d in self.depths):
+            raise ValueError(f"EncoderPlan.depths must name at least one block at every depth, got {self.depths}")
+        used = {i for depth in self.depths for i in depth}
+        if not used <= set(range(len(self.blocks))) or len(used) != len(self.blocks):
+            raise ValueError(f"EncoderPlan.depths {self.depths} must use every one of the {len(self.blocks)} "
+                             "blocks and no other")
+        act = self.hidden_act
+        if act not in (None, "") and (not isinstance(act, str) or act.lower() not in ACTIVATIONS):
+            raise ValueError(f"EncoderPlan.hidden_act {act!r} is not supported; use one of {ACTIVATIONS}")
+
+    @property
+    def num_hidden_layers(self) -> int:
+        """L: the number of depths (of `encoder_outputs`)."""
+        return len(self.depths)
+
+    @classmethod
+    def from_bert_config(cls, config: BertConfig) -> EncoderPlan:
+        """The original BERT: one block per depth, post-LN, embeddings as wide as the blocks."""
+        block = BlockPlan(config.num_attention_heads, config.head_size, config.intermediate_size)
+        return cls(vocab_size=config.vocab_size, hidden_size=config.hidden_size,
+                   blocks=(block,) * config.num_hidden_layers,
+                   depths=tuple((i,) for i in range(config.num_hidden_layers)),
+                   type_vocab_size=config.type_vocab_size, max_position_embeddings=config.max_position_embeddings,
+                   hidden_act=config.hidden_act, hidden_dropout_prob=config.hidden_dropout_prob,
+                   attention_probs_dropout_prob=config.attention_probs_dropout_prob,
+                   initializer_range=config.initializer_range)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> EncoderPlan:
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> EncoderPlan:
+        return dataclasses.replace(self, **changes)
+
+
+def _positive(plan, name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"EncoderPlan.{name} must be a positive integer, got {value!r}")
+
+
+def as_plan(config) -> EncoderPlan:
+    """A plan from an EncoderPlan, a BertConfig, either's dict, or any config with a `to_plan()`."""
+    if isinstance(config, EncoderPlan):
+        return config
+    if isinstance(config, BertConfig):
+        return EncoderPlan.from_bert_config(config)
+    if isinstance(config, dict):
+        return as_plan(config_from_dict(config))
+    if hasattr(config, "to_plan"):
+        return config.to_plan()
+    raise TypeError(f"expected a BertConfig or an EncoderPlan, got {type(config).__name__}")
+
+
+def config_from_dict(values: dict):
+    """A model's `config` back from its `get_config` dict: an EncoderPlan's has `blocks`, a BertConfig's not."""
+    return EncoderPlan.from_dict(values) if "blocks" in values else BertConfig.from_dict(values)

@@ -1,0 +1,64 @@
+"""Pretraining: the original run_pretraining's model, objectives and outputs on the Trainer.
+
+With next-sentence prediction the model is a BertPretrainer trained on masked LM + next sentence; without it a
+BertMaskedLM trained on masked LM alone. Besides the Trainer's checkpoints and summaries, output_dir gets the
+original's `eval_results.txt` and, after training, the weights in the original layout in `tf1/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import tensorflow as tf
+
+from bert_tf import checkpoint_files, checkpoints, objectives
+from bert_tf.files import format_eval_results, write_eval_results
+from bert_tf.modeling import BertMaskedLM, BertPretrainer
+from bert_tf.training.options import precision_policy
+from bert_tf.training.trainer import Trainer
+from bert_tf.training.warm_start import warm_start
+
+TF1_EXPORT_DIR = "tf1"  # final weights in the original layout: <output_dir>/tf1/bert_model.ckpt.*
+
+
+class Pretraining(Trainer):
+    """One pretraining run: the model for `options.next_sentence`, the original optimizer and the step under a
+    strategy, with checkpoints in `options.output_dir`.
+
+    Args:
+      config: the BertConfig (or an EncoderPlan).
+      options: PretrainingOptions.
+      strategy: a tf.distribute strategy (default: the current one).
+    """
+
+    def __init__(self, config, options, strategy=None):
+        strategy = strategy or tf.distribute.get_strategy()
+        with strategy.scope(), precision_policy(options.precision):
+            model = BertPretrainer(config) if options.next_sentence else BertMaskedLM(config)
+        super().__init__(model, objectives.pretraining(options.next_sentence), options, strategy)
+        self.config = config
+
+    def restore(self, init_checkpoint=None, config_file=None):
+        """Resumes from the latest checkpoint in output_dir; else warm-starts from `init_checkpoint` if given.
+
+        Returns the step training continues from."""
+        if not tf.train.latest_checkpoint(self.options.output_dir) and init_checkpoint:
+            warm_start(self.model, init_checkpoint, config_file=config_file)
+        return super().restore()
+
+    def export_tf1(self, vocab_file=None):
+        """The model's weights as an original-layout checkpoint folder (`bert_model.ckpt` + bert_config.json)."""
+        directory = os.path.join(self.options.output_dir, TF1_EXPORT_DIR)
+        if self.is_chief:
+            checkpoint_files.save(self.config, checkpoints.get_weights(self.model), directory, "tf1", vocab_file)
+        return directory
+
+    def evaluate(self, dataset_fn):
+        """Runs `max_eval_steps` batches of `dataset_fn(input_context)` (per-replica shares of eval_batch_size)
+        and writes `eval_results.txt` as the original; returns the metrics (plus `global_step`)."""
+        results = super().evaluate(dataset_fn, self.options.max_eval_steps)
+        if self.is_chief:
+            write_eval_results(os.path.join(self.options.output_dir, "eval_results.txt"), results)
+        logging.info("***** Eval results *****\n%s", format_eval_results(results))
+        return results
