@@ -12,7 +12,8 @@ implementations (tokenizer and packing, model, loss, optimizer). The HF side tok
 `BertTokenizer` (truncation "longest_first"), an independent pipeline; the share of examples whose ids equal
 ours is reported.
 
-Writes a JSON of every metric (--output) and prints a Markdown table. Needs ../shared/data/glue (never copied).
+Writes a JSON of every metric (--output) and prints a Markdown table. Needs the real GLUE files (BERT_TF_DATA,
+see bench/common.py).
 """
 
 import argparse
@@ -24,10 +25,11 @@ import tempfile
 import time
 
 import numpy as np
+from common import DATA
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-GLUE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "glue")
+GLUE = str(DATA / "glue")
 # (task name in bert_tf, max_seq_length, headline metric). 64 truncates no CoLA, SST-2 or STS-B training row among
 # the first 2,000 (their 99th percentiles: 29, 45, 38 word pieces); 128 truncates 12% of RTE's, none of MRPC's.
 TASKS = {"MRPC": ("mrpc", 128, "f1"), "RTE": ("rte", 128, "accuracy"), "STS-B": ("sts-b", 64, "spearman"),

@@ -17,9 +17,10 @@ import time
 
 import numpy as np
 from absl import app, flags
+from common import DATA
 
-flags.DEFINE_string("corpus", "/work/shared/data/corpus/kjv.txt", "Text in the original input format.")
-flags.DEFINE_string("vocab_file", "/work/shared/data/bert_base_uncased/vocab.txt", "WordPiece vocab.")
+flags.DEFINE_string("corpus", str(DATA / "corpus" / "kjv.txt"), "Text in the original input format.")
+flags.DEFINE_string("vocab_file", str(DATA / "bert_base_uncased" / "vocab.txt"), "WordPiece vocab.")
 flags.DEFINE_integer("dupe_factor", 2, "Passes over the corpus.")
 flags.DEFINE_integer("max_seq_length", 128, "Record length.")
 flags.DEFINE_bool("skip_original", False, "Time ours only.")

@@ -10,7 +10,7 @@ import pathlib
 import sys
 import time
 
-DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+from common import DATA
 
 
 def parse_args():

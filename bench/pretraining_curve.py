@@ -2,13 +2,13 @@
 
   .venv/bin/python bench/pretraining_curve.py [--steps 3000] [--every 500] [--precision bfloat16]
 
-The corpus is ../shared/data/corpus/python_docs.txt (Python 3.11's documentation prose, 497 documents): the last
-50 documents are held out for evaluation, a WordPiece vocab is learned from the rest (`build_vocab.py`), both
-parts become records (`create_pretraining_data.py`), and `run_pretraining.py` trains BERT-Tiny's shape
-(L2/H128/A2) from scratch. Every `--every` steps the checkpoint is evaluated on the held-out records
+The corpus is corpus/python_docs.txt of the real data (BERT_TF_DATA, bench/common.py): Python 3.11's documentation
+prose, 497 documents. The last 50 documents are held out for evaluation, a WordPiece vocab is learned from the rest
+(`build_vocab.py`), both parts become records (`create_pretraining_data.py`), and `run_pretraining.py` trains BERT-
+Tiny's shape (L2/H128/A2) from scratch. Every `--every` steps the checkpoint is evaluated on the held-out records
 (`run_pretraining.py --do_eval --init_checkpoint=ckpt-N`). The baseline is what predicting the commonest masked
-piece of the held-out records would score. Everything runs through the project's own scripts; a Markdown table
-and a JSON (--output) are written. Needs ../shared/data (never copied).
+piece of the held-out records would score. Everything runs through the project's own scripts; a Markdown table and a
+JSON (--output) are written. Needs the real data.
 """
 
 import argparse
@@ -19,8 +19,10 @@ import subprocess
 import sys
 import time
 
+from common import DATA
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-CORPUS = os.path.join(ROOT, "..", "shared", "data", "corpus", "python_docs.txt")
+CORPUS = str(DATA / "corpus" / "python_docs.txt")
 TINY = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512,
         "max_position_embeddings": 128, "type_vocab_size": 2, "hidden_act": "gelu"}
 HELD_OUT_DOCUMENTS = 50

@@ -1,6 +1,6 @@
 """How far TensorFlow 2's dense gradient norm is from the original's, for the tied word-embedding table.
 
-  .venv/bin/python bench/tied_gradient_norm.py [--text ../shared/data/corpus/sample_text.txt] [--layers 4]
+  .venv/bin/python bench/tied_gradient_norm.py [--text $BERT_TF_DATA/corpus/sample_text.txt] [--layers 4]
       [--hidden 256] [--batch 16]
 
 One batch of real pretraining data (create_pretraining_data.py on `--text` with the BERT-Base vocab), a fresh
@@ -16,8 +16,9 @@ import subprocess
 import sys
 import tempfile
 
+from common import DATA
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 
 def main():

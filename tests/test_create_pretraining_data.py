@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import DATA
 
 from bert_tf import tokenization
 from bert_tf.pretraining_data import PretrainingDataConfig, create_pretraining_data
@@ -426,8 +427,8 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_kjv_records_equal_the_original(original, tmp_path):
     """The benchmark corpus end to end (spec: same instances, order, masks), dupe_factor 2, seq 128."""
-    corpus = "/work/shared/data/corpus/kjv.txt"
-    vocab = "/work/shared/data/bert_base_uncased/vocab.txt"
+    corpus = str(DATA / "corpus" / "kjv.txt")
+    vocab = str(DATA / "bert_base_uncased" / "vocab.txt")
     config = PretrainingDataConfig(dupe_factor=2)
     counts = create_pretraining_data([corpus], [str(tmp_path / "ours")], tokenization.FullTokenizer(vocab), config)
     run_original(original, None, [corpus], [str(tmp_path / "orig")], vocab, config)

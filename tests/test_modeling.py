@@ -1,11 +1,11 @@
-"""The encoder and heads: hand facts from the spec checklist, a NumPy re-derivation, serialisation."""
+"""The encoder and heads: hand facts of the original, a NumPy re-derivation, serialisation."""
 
 import math
 
 import keras
 import numpy as np
 import pytest
-from helpers import BATCH, SEQ, random_weights, tiny_config, tiny_inputs
+from helpers import BATCH, SEQ, numpy_encoder, random_weights, tiny_config, tiny_inputs
 
 from bert_tf import checkpoints
 from bert_tf.config import BertConfig
@@ -15,6 +15,7 @@ from bert_tf.modeling import (
     BertMaskedLM,
     BertPretrainer,
     ClassificationHead,
+    EncoderPlan,
     MaskedLMHead,
     SelfAttention,
     SpanHead,
@@ -24,42 +25,6 @@ from bert_tf.modeling import (
     gelu_tanh,
     get_activation,
 )
-
-
-def numpy_bert(w, c, inputs):
-    """The original forward pass written out in NumPy (float64), straight from spec §1.2-1.3."""
-    def ln(x, name):
-        mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
-        return (x - mean) / np.sqrt(var + 1e-12) * w[f"{name}/gamma"] + w[f"{name}/beta"]
-
-    def dense(x, name):
-        return x @ w[f"{name}/kernel"] + w[f"{name}/bias"]
-
-    def gelu(x):
-        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-
-    w = {k: v.astype(np.float64) for k, v in w.items()}
-    ids, mask, seg = inputs["input_ids"], inputs["input_mask"], inputs["segment_ids"]
-    b, s = ids.shape
-    n, d = c.num_attention_heads, c.head_size
-    x = w["bert/embeddings/word_embeddings"][ids] + w["bert/embeddings/token_type_embeddings"][seg]
-    x = ln(x + w["bert/embeddings/position_embeddings"][:s], "bert/embeddings/LayerNorm")
-    adder = (1.0 - mask[:, None, None, :]) * -10000.0
-    layers = []
-    for i in range(c.num_hidden_layers):
-        p = f"bert/encoder/layer_{i}"
-        q, k, v = (dense(x, f"{p}/attention/self/{t}").reshape(b, s, n, d).transpose(0, 2, 1, 3)
-                   for t in ("query", "key", "value"))
-        scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(d) + adder
-        probs = np.exp(scores - scores.max(-1, keepdims=True))
-        probs /= probs.sum(-1, keepdims=True)
-        context = (probs @ v).transpose(0, 2, 1, 3).reshape(b, s, n * d)
-        attended = ln(dense(context, f"{p}/attention/output/dense") + x, f"{p}/attention/output/LayerNorm")
-        x = ln(dense(gelu(dense(attended, f"{p}/intermediate/dense")), f"{p}/output/dense") + attended,
-               f"{p}/output/LayerNorm")
-        layers.append(x)
-    pooled = np.tanh(dense(x[:, 0], "bert/pooler/dense"))
-    return layers, pooled
 
 
 def test_gelu_is_the_tanh_approximation():
@@ -80,7 +45,7 @@ def test_forward_matches_numpy_derivation(config):
     checkpoints.set_weights(model, weights)
     inputs = tiny_inputs()
     out = model(inputs)
-    layers, pooled = numpy_bert(weights, config, inputs)
+    layers, pooled = numpy_encoder(weights, EncoderPlan.from_bert_config(config), inputs)
     assert len(out["encoder_outputs"]) == config.num_hidden_layers
     for ours, ref in zip(out["encoder_outputs"], layers, strict=True):
         np.testing.assert_allclose(ours.numpy(), ref, atol=2e-5, rtol=0)

@@ -8,14 +8,15 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import DATA
 from test_create_pretraining_data import TINY_VOCAB, parse, write_corpus, write_vocab
 
 from bert_tf import tokenization
 from bert_tf.pretraining_data import PretrainingDataConfig, create_pretraining_data, documents, instances, records
 from bert_tf.pretraining_data.columns import feature_columns, instance_arrays
 
-CORPUS = "/work/shared/data/corpus/kjv.txt"
-BASE_VOCAB = "/work/shared/data/bert_base_uncased/vocab.txt"
+CORPUS = str(DATA / "corpus" / "kjv.txt")
+BASE_VOCAB = str(DATA / "bert_base_uncased" / "vocab.txt")
 
 
 @pytest.fixture

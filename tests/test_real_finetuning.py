@@ -11,12 +11,12 @@ import subprocess
 import sys
 
 import pytest
+from helpers import DATA
 
 from bert_tf import tasks
 from bert_tf.tasks import squad_eval
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-DATA = pathlib.Path(os.environ.get("BERT_TF_DATA", ROOT.parent / "shared" / "data"))
 VOCAB = DATA / "bert_base_uncased" / "vocab.txt"
 TINY = {"attention_probs_dropout_prob": 0.1, "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": 32,
         "initializer_range": 0.02, "intermediate_size": 64, "max_position_embeddings": 128,

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import tiny_config, tiny_inputs, write_vocab
+from helpers import DATA, tiny_config, tiny_inputs, write_vocab
 from test_training import PREDICTIONS, SEQ, write_records
 
 from bert_tf import checkpoint_files
@@ -180,7 +180,6 @@ def test_kill_9_mid_run_then_restart_ends_with_the_uninterrupted_weights(tmp_pat
         np.testing.assert_array_equal(resumed[name], whole[name], err_msg=name)
 
 
-DATA = "/work/shared/data"
 
 
 def unigram_accuracy(text_file, tokenizer):

@@ -1,22 +1,20 @@
-"""Slow: the readers on the real files in /work/shared/data (counts and label splits as its README), the MRPC
+"""Slow: the readers on the real files in BERT_TF_DATA (counts and label splits as its README), the MRPC
 step count, CoNLL-2003 entity counts after the IOB2 conversion, and SQuAD end to end on the partial files,
 including parity with the ORIGINAL run_squad on the v2.0 file."""
 
 import collections
 import json
-import os
 import pathlib
 
 import numpy as np
 import pytest
+from helpers import DATA
 
 from bert_tf import finetuning_data as fd
 from bert_tf import tasks
 from bert_tf.tasks import squad_eval, squad_predictions
 
-DATA = pathlib.Path(os.environ.get("BERT_TF_DATA", "/work/shared/data"))
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (DATA / "glue").is_dir(), reason=f"real data not found at {DATA}")]
+pytestmark = pytest.mark.slow
 
 # (task, split): (rows, label counts) from the data README
 GLUE = {

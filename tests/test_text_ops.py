@@ -8,6 +8,7 @@ import unicodedata
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import DATA
 
 from bert_tf import finetuning_data, text_ops, tokenization, vocab_learning
 
@@ -326,7 +327,7 @@ def test_text_grid_in_graph_equals_python_packer(tmp_path):
 
 
 def _shared_texts(data):
-    """Every text field in shared/data: GLUE TSV fields, the four corpora, SQuAD contexts and questions."""
+    """Every text field of the real data: GLUE TSV fields, the four corpora, SQuAD contexts and questions."""
     texts = [field for path in sorted(data.glob("glue/*/*.tsv"))
              for line in path.read_text(encoding="utf-8").splitlines() for field in line.split("\t")]
     texts += [line for path in sorted(data.glob("corpus/*.txt"))
@@ -341,10 +342,9 @@ def _shared_texts(data):
 @pytest.mark.slow
 @pytest.mark.parametrize("lower", [True, False])
 def test_all_shared_text_matches_python_tokenizers(original, lower, tmp_path):
-    data = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
-    texts = _shared_texts(data)
+    texts = _shared_texts(DATA)
     assert len(texts) > 300_000
-    vocab_file = data / "bert_base_uncased" / "vocab.txt"
+    vocab_file = DATA / "bert_base_uncased" / "vocab.txt"
     if not lower:  # no released cased vocab here: learn one (30,522 entries as the released) from the same text
         corpus = tmp_path / "all.txt"
         corpus.write_text("\n".join(texts), encoding="utf-8")

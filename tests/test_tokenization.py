@@ -1,13 +1,13 @@
 """bert_tf.tokenization: spec reference vectors, parity with the original on torture strings, vocab errors."""
 
 import json
-import pathlib
 import random
 import subprocess
 import sys
 import unicodedata
 
 import pytest
+from helpers import DATA
 
 from bert_tf import tokenization
 
@@ -394,7 +394,6 @@ def test_hf_python_tokenizer_differs_only_where_explained(hf_tokenizer_class, bu
 
 # --- slow: every text in the shared data -------------------------------------------------------------------
 
-DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _json_strings(node):

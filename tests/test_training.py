@@ -15,7 +15,7 @@ import tensorflow as tf
 from helpers import random_weights, tiny_config, tiny_inputs
 
 from bert_tf import checkpoint_files, checkpoints, files, objectives, training
-from bert_tf.modeling import BertMaskedLM, BertPretrainer
+from bert_tf.modeling import BertMaskedLM, BertPretrainer, BlockPlan, EncoderPlan
 
 HERE = os.path.dirname(__file__)
 ROOT = os.path.dirname(HERE)
@@ -247,14 +247,21 @@ def original_gradients(model, batch):
     return gradients, variables
 
 
-def test_one_step_is_the_optimizer_step_on_the_original_gradient(records, tmp_path):
+FACTORISED_SHARED = EncoderPlan(vocab_size=99, hidden_size=32, embedding_size=24, blocks=(BlockPlan(4, 8, 37),),
+                                depths=((0,), (0,)), max_position_embeddings=16, hidden_dropout_prob=0.0,
+                                attention_probs_dropout_prob=0.0)
+
+
+@pytest.mark.parametrize("config", [no_dropout_config(), FACTORISED_SHARED], ids=["bert", "factorised_shared"])
+def test_one_step_is_the_optimizer_step_on_the_original_gradient(config, records, tmp_path):
     """After one step the weights equal an AdamWeightDecay step on the gradient of the original loss in the
     original's form (computed here directly with a tape) at lr(0) of a schedule without warm-up, and the
-    reported norm is the one the original clipped by."""
-    weights = random_weights(no_dropout_config())
-    run = make_run(tmp_path, weights=weights, num_train_steps=1, num_warmup_steps=0)
+    reported norm is the one the original clipped by; also for a plan whose table is E wide and whose block
+    serves both depths."""
+    weights = random_weights(config)
+    run = make_run(tmp_path, config, weights=weights, num_train_steps=1, num_warmup_steps=0)
     batch = next(iter(records_input(records)(tf.distribute.InputContext())))
-    reference = make_run(tmp_path / "ref", weights=weights, num_train_steps=1, num_warmup_steps=0)
+    reference = make_run(tmp_path / "ref", config, weights=weights, num_train_steps=1, num_warmup_steps=0)
     gradients, variables = original_gradients(reference.model, batch)
     original_norm = float(tf.linalg.global_norm(gradients))  # counts every row of both parts of the table's
     dense_norm = float(tf.linalg.global_norm([tf.convert_to_tensor(g) for g in gradients]))
