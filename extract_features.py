@@ -18,7 +18,7 @@ import time
 
 from absl import app, flags, logging
 
-from bert_tf import checkpoint_files, tokenization
+from bert_tf import checkpoint_files, cli, tokenization
 from bert_tf.files import write_text
 from bert_tf.finetuning_data import pack_features
 
@@ -28,11 +28,7 @@ flags.DEFINE_string("output_file", None, "JSON-lines output.")
 flags.DEFINE_string("layers", "-1,-2,-3,-4", "Indexes into the Transformer layer outputs (-1 = last).")
 flags.DEFINE_string("attention_layers", "", "Also write these layers' attention probabilities (same indexes as "
                     "--layers; empty: none).")
-flags.DEFINE_string("bert_config_file", None, "bert_config.json (default: the one beside the checkpoint).")
-flags.DEFINE_integer("max_seq_length", 128, "Maximum total length in word pieces; longer input is truncated.")
-flags.DEFINE_string("init_checkpoint", None, "Checkpoint: TF1 prefix, HF folder or bert_tf Keras folder.")
-flags.DEFINE_string("vocab_file", None, "vocab.txt (default: the one beside the checkpoint).")
-flags.DEFINE_bool("do_lower_case", True, "Lower-case and strip accents (True for uncased models).")
+cli.define_model_flags()
 flags.DEFINE_integer("batch_size", 32, "Batch size for inference.")
 flags.DEFINE_bool("use_tpu", False, "Accepted for compatibility with the original; TPU inference is not used.")
 flags.DEFINE_string("master", None, "Accepted for compatibility with the original; unused.")
@@ -88,14 +84,7 @@ def main(_):
     import numpy as np
     import tensorflow as tf
 
-    config, weights, vocab = checkpoint_files.load(FLAGS.init_checkpoint, config_file=FLAGS.bert_config_file)
-    vocab_file = FLAGS.vocab_file or vocab
-    if vocab_file is None:
-        raise ValueError(f"no vocab.txt beside {FLAGS.init_checkpoint}: pass --vocab_file")
-    if FLAGS.max_seq_length > config.max_position_embeddings:
-        raise ValueError(f"max_seq_length {FLAGS.max_seq_length} exceeds the model's max_position_embeddings "
-                         f"{config.max_position_embeddings}")
-    checkpoint_files.check_vocab(config, vocab_file)
+    config, weights, vocab_file = cli.load_checkpoint(FLAGS)
     layer_indexes = parse_layers(FLAGS.layers, config.num_hidden_layers, "layers")
     attention_indexes = parse_layers(FLAGS.attention_layers, config.num_hidden_layers, "attention_layers")
     tokenizer = tokenization.FullTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case)

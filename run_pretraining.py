@@ -16,11 +16,9 @@ from absl import app, flags
 from bert_tf import cli, tokenization, training
 from bert_tf.config import BertConfig
 
-flags.DEFINE_string("bert_config_file", None, "The config json file corresponding to the pre-trained BERT model.")
+cli.define_model_flags()  # vocab_file and do_lower_case serve dynamic masking; vocab_file is copied to the export
 flags.DEFINE_string("input_file", None, "Input TF example files (can be a glob or comma separated).")
 flags.DEFINE_string("output_dir", None, "The output directory where the model checkpoints will be written.")
-flags.DEFINE_string("init_checkpoint", None, "Initial checkpoint (bert_tf, original TF1 or Hugging Face).")
-flags.DEFINE_integer("max_seq_length", 128, "The maximum total input sequence length after WordPiece tokenization.")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Maximum number of masked LM predictions per sequence.")
 flags.DEFINE_bool("do_train", False, "Whether to run training.")
 flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.")
@@ -38,8 +36,6 @@ flags.DEFINE_integer("gradient_accumulation_steps", 1, "Micro-batches per update
 flags.DEFINE_bool("next_sentence", True, "Train the next-sentence head (False: masked LM only).")
 flags.DEFINE_bool("dynamic_masking", False, "input_file is raw text (one sentence per line), masked anew each "
                   "epoch; needs vocab_file.")
-flags.DEFINE_string("vocab_file", None, "WordPiece vocab (dynamic masking; copied beside the TF1 export).")
-flags.DEFINE_bool("do_lower_case", True, "Lower-case raw text (dynamic masking).")
 flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability (dynamic masking; as create_pretraining_data).")
 flags.DEFINE_bool("do_whole_word_mask", False, "Whether to use whole word masking rather than per-WordPiece "
                   "(dynamic masking; as create_pretraining_data).")

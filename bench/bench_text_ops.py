@@ -12,14 +12,12 @@ import pathlib
 import sys
 import time
 
-from common import DATA
+from common import add_text_arguments
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--file", default=str(DATA / "corpus" / "kjv.txt"), help="UTF-8 text, one line each")
-    parser.add_argument("--vocab", default=str(DATA / "bert_base_uncased" / "vocab.txt"))
-    parser.add_argument("--cased", action="store_true", help="do_lower_case=False")
+    add_text_arguments(parser)
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3, help="best of this many timed passes")
     return parser.parse_args()

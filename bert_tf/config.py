@@ -29,6 +29,18 @@ KNOWN_UNUSED_KEYS = frozenset(
 ACTIVATIONS = ("gelu", "gelu_exact", "relu", "tanh", "linear")
 
 
+def check_positive(owner: str, name: str, value) -> None:
+    """Raises ValueError naming `owner.name` unless `value` is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}.{name} must be a positive integer, got {value!r}")
+
+
+def check_activation(owner: str, act) -> None:
+    """Raises ValueError naming `owner.hidden_act` unless `act` is one of ACTIVATIONS (any case), "" or None."""
+    if act not in (None, "") and (not isinstance(act, str) or act.lower() not in ACTIVATIONS):
+        raise ValueError(f"{owner}.hidden_act {act!r} is not supported; use one of {ACTIVATIONS}")
+
+
 @dataclasses.dataclass(frozen=True)
 class BertConfig:
     """Hyperparameters of a BERT encoder, with the original defaults (spec §1.1).
@@ -63,9 +75,7 @@ class BertConfig:
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                      "intermediate_size", "max_position_embeddings", "type_vocab_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}")
+            check_positive("BertConfig", name, getattr(self, name))
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"BertConfig.hidden_size ({self.hidden_size}) is not a multiple of "
@@ -77,11 +87,7 @@ class BertConfig:
                 raise ValueError(f"BertConfig.{name} must be a probability in [0, 1], got {value!r}")
         if not isinstance(self.initializer_range, (int, float)) or self.initializer_range <= 0:
             raise ValueError(f"BertConfig.initializer_range must be > 0, got {self.initializer_range!r}")
-        act = self.hidden_act
-        if act not in (None, "") and (not isinstance(act, str) or act.lower() not in ACTIVATIONS):
-            raise ValueError(
-                f"BertConfig.hidden_act {self.hidden_act!r} is not supported; use one of {ACTIVATIONS}"
-            )
+        check_activation("BertConfig", self.hidden_act)
 
     @property
     def head_size(self) -> int:

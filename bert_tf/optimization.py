@@ -286,30 +286,10 @@ class Lamb(AdamWeightDecay):
     schedule are AdamWeightDecay's.
     """
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        weight_decay_rate=0.01,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-6,
-        exclude_from_weight_decay=EXCLUDE_FROM_WEIGHT_DECAY,
-        exclude_from_layer_adaptation=None,
-        global_clipnorm=None,
-        name=None,
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate=learning_rate,
-            weight_decay_rate=weight_decay_rate,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            exclude_from_weight_decay=exclude_from_weight_decay,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            **kwargs,
-        )
+    def __init__(self, *args, exclude_from_layer_adaptation=None, **kwargs):
+        """AdamWeightDecay's arguments, and exclude_from_layer_adaptation: regexes of the variables whose update
+        is not scaled by the trust ratio (default: exclude_from_weight_decay)."""
+        super().__init__(*args, **kwargs)
         if exclude_from_layer_adaptation is None:
             exclude_from_layer_adaptation = self.exclude_from_weight_decay
         self.exclude_from_layer_adaptation = _check_patterns(

@@ -29,3 +29,15 @@ def _fresh_random_state():
     if "keras" in sys.modules:
         sys.modules["keras"].utils.set_random_seed(0)
     yield
+
+
+@pytest.fixture(scope="module")
+def original_tokenization():
+    """The original google-research/bert tokenization module (pip bert-tensorflow), the test oracle."""
+    from absl import flags
+    from bert import tokenization
+
+    # It reads an absl flag (preserve_unused_tokens, default False) that raises unless flags are parsed.
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+    return tokenization

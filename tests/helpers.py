@@ -65,6 +65,22 @@ def write_vocab(path, tokens):
     return str(path)
 
 
+def pieces_vocab(original_tokenization, texts, specials, path):
+    """A vocab holding pieces of every text, as the original BasicTokenizer splits it (cased and uncased): every
+    other word whole, 3-char prefixes and every ##char, so that few pieces become [UNK]."""
+    tokens = dict.fromkeys(specials)
+    for lower in (True, False):
+        basic = original_tokenization.BasicTokenizer(do_lower_case=lower)
+        for index, word in enumerate(t for text in texts for t in basic.tokenize(text)):
+            if index % 2 == 0:
+                tokens[word] = None
+            tokens[word[:3]] = None
+            tokens.update(dict.fromkeys("##" + char for char in word))
+    tokens.pop("", None)
+    # A lone surrogate cannot be written as UTF-8, so no vocab file can hold it.
+    return write_vocab(path, [t for t in tokens if not any(0xD800 <= ord(c) <= 0xDFFF for c in t)])
+
+
 
 def numpy_encoder(w, plan, inputs):
     """The encoder's forward pass written out in NumPy (float64) from canonical weights: the original's (the

@@ -20,18 +20,6 @@ CORPUS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def original():
-    """The original google-research/bert tokenization module (pip bert-tensorflow), the test oracle."""
-    from absl import flags
-    from bert import tokenization as original_tokenization
-
-    # It reads an absl flag (preserve_unused_tokens, default False) that raises unless flags are parsed.
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS.mark_as_parsed()
-    return original_tokenization
-
-
 def test_import_does_not_load_tensorflow():
     code = "import sys, bert_tf.vocab_learning; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
@@ -72,7 +60,7 @@ def test_count_words_uses_the_original_pre_tokenization(tmp_path):
 
 
 @pytest.mark.parametrize("lower", [True, False])
-def test_learned_vocab_covers_the_corpus_in_every_tokenizer(tmp_path, original, lower):
+def test_learned_vocab_covers_the_corpus_in_every_tokenizer(tmp_path, original_tokenization, lower):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
     counts = vocab_learning.count_words([corpus], do_lower_case=lower)
@@ -85,7 +73,7 @@ def test_learned_vocab_covers_the_corpus_in_every_tokenizer(tmp_path, original, 
     vocab_file = tmp_path / "vocab.txt"
     vocab_learning.write_vocab(vocab, vocab_file)
     ours = tokenization.FullTokenizer(vocab_file, do_lower_case=lower)
-    theirs = original.FullTokenizer(str(vocab_file), do_lower_case=lower)
+    theirs = original_tokenization.FullTokenizer(str(vocab_file), do_lower_case=lower)
     assert list(ours.vocab) == vocab
     for line in CORPUS:
         pieces = ours.tokenize(line)

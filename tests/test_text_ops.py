@@ -8,7 +8,7 @@ import unicodedata
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import DATA
+from helpers import DATA, pieces_vocab, write_vocab
 
 from bert_tf import finetuning_data, text_ops, tokenization, vocab_learning
 
@@ -39,39 +39,14 @@ BAD_BYTES = [b"a\xffb", b"\xe4\xb8a", b"x\xed\xa0\x80z", b"\xc0\x80q", b"\xf4\x9
              b"\xf8\x88\x80\x80\x80v", b"\xe2\x82", "surrogate \ud800x".encode("utf-8", "surrogatepass")]
 
 
-def write_vocab(path, tokens):
-    path.write_text("".join(token + "\n" for token in tokens), encoding="utf-8")
-    return path
-
-
 def as_lists(ragged):
     return [[x.decode("utf-8") if isinstance(x, bytes) else x for x in row] for row in ragged.to_list()]
 
 
 @pytest.fixture(scope="module")
-def original():
-    """The original google-research/bert tokenization module (pip bert-tensorflow), the test oracle."""
-    from absl import flags
-    from bert import tokenization as original_tokenization
-
-    # It reads an absl flag (preserve_unused_tokens, default False) that raises unless flags are parsed.
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS.mark_as_parsed()
-    return original_tokenization
-
-
-@pytest.fixture(scope="module")
-def built_vocab(tmp_path_factory, original):
-    """Pieces of every torture string (every other word whole, 3-char prefixes, every ##char): few [UNK]s."""
-    tokens = dict.fromkeys(SPECIALS)
-    for lower in (True, False):
-        basic = original.BasicTokenizer(do_lower_case=lower)
-        for index, word in enumerate(t for text in TORTURE + BAD_BYTES for t in basic.tokenize(text)):
-            if index % 2 == 0:
-                tokens[word] = None
-            tokens[word[:3]] = None
-            tokens.update(dict.fromkeys("##" + char for char in word[1:]))
-    return write_vocab(tmp_path_factory.mktemp("vocab") / "built.txt", list(tokens))
+def built_vocab(tmp_path_factory, original_tokenization):
+    return pieces_vocab(original_tokenization, TORTURE + BAD_BYTES, SPECIALS,
+                        tmp_path_factory.mktemp("vocab") / "built.txt")
 
 
 @pytest.fixture(scope="module")
@@ -121,12 +96,12 @@ def test_words_over_200_characters_counted_after_accent_stripping(tokenizers, tm
 
 
 @pytest.mark.parametrize("lower", [True, False])
-def test_torture_strings_match_original_and_python_tokenizers(tokenizers, built_vocab, original, lower):
+def test_torture_strings_match_original_and_python_tokenizers(tokenizers, built_vocab, original_tokenization, lower):
     texts = [text.encode("utf-8", "surrogatepass") for text in TORTURE] + BAD_BYTES
     ours = tokenizers[lower]
-    theirs = original.FullTokenizer(str(built_vocab), do_lower_case=lower)
+    theirs = original_tokenization.FullTokenizer(str(built_vocab), do_lower_case=lower)
     python = tokenization.FullTokenizer(built_vocab, do_lower_case=lower)
-    basic = [original.BasicTokenizer(do_lower_case=lower).tokenize(text) for text in texts]
+    basic = [original_tokenization.BasicTokenizer(do_lower_case=lower).tokenize(text) for text in texts]
     pieces = [theirs.tokenize(text) for text in texts]
     assert as_lists(ours.basic_tokenize(texts)) == basic
     assert as_lists(ours.tokenize_pieces(texts)) == pieces == [python.tokenize(text) for text in texts]
@@ -341,7 +316,7 @@ def _shared_texts(data):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lower", [True, False])
-def test_all_shared_text_matches_python_tokenizers(original, lower, tmp_path):
+def test_all_shared_text_matches_python_tokenizers(original_tokenization, lower, tmp_path):
     texts = _shared_texts(DATA)
     assert len(texts) > 300_000
     vocab_file = DATA / "bert_base_uncased" / "vocab.txt"
@@ -352,12 +327,12 @@ def test_all_shared_text_matches_python_tokenizers(original, lower, tmp_path):
         vocab_file = tmp_path / "cased_vocab.txt"
         vocab_learning.write_vocab(vocab_learning.build_vocab(counts, 30522, num_unused=99), vocab_file)
     ours = text_ops.BertTextTokenizer(vocab_file, do_lower_case=lower)
-    theirs = original.FullTokenizer(str(vocab_file), do_lower_case=lower)
+    theirs = original_tokenization.FullTokenizer(str(vocab_file), do_lower_case=lower)
     python = tokenization.FullTokenizer(vocab_file, do_lower_case=lower)
     batches = tf.data.Dataset.from_tensor_slices(texts).batch(512)
     basic = [row for batch in batches.map(ours.basic_tokenize) for row in as_lists(batch)]
     ids = [row for batch in batches.map(ours.tokenize) for row in batch.to_list()]
-    basic_tokenizer = original.BasicTokenizer(do_lower_case=lower)
+    basic_tokenizer = original_tokenization.BasicTokenizer(do_lower_case=lower)
     assert [i for i, text in enumerate(texts) if basic[i] != basic_tokenizer.tokenize(text)] == []
     assert [i for i, text in enumerate(texts) if ids[i] != theirs.convert_tokens_to_ids(theirs.tokenize(text))] == []
     assert [i for i, text in enumerate(texts) if ids[i] != python.convert_tokens_to_ids(python.tokenize(text))] == []

@@ -7,7 +7,7 @@ import sys
 import unicodedata
 
 import pytest
-from helpers import DATA
+from helpers import DATA, pieces_vocab, write_vocab
 
 from bert_tf import tokenization
 
@@ -35,38 +35,9 @@ TORTURE = [
 ]
 
 
-def write_vocab(path, tokens):
-    path.write_text("".join(token + "\n" for token in tokens), encoding="utf-8")
-    return path
-
-
 @pytest.fixture(scope="module")
-def original():
-    """The original google-research/bert tokenization module (pip bert-tensorflow), the test oracle."""
-    from absl import flags
-    from bert import tokenization as original_tokenization
-
-    # It reads an absl flag (preserve_unused_tokens, default False) that raises unless flags are parsed.
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS.mark_as_parsed()
-    return original_tokenization
-
-
-@pytest.fixture(scope="module")
-def built_vocab(tmp_path_factory, original):
-    """A vocab holding pieces of every torture string: whole words, 3-char prefixes and every ##char."""
-    tokens = dict.fromkeys(SPECIALS)
-    for lower in (True, False):
-        basic = original.BasicTokenizer(do_lower_case=lower)
-        for index, word in enumerate(t for text in TORTURE for t in basic.tokenize(text)):
-            if index % 2 == 0:
-                tokens[word] = None
-            tokens[word[:3]] = None
-            tokens.update(dict.fromkeys("##" + char for char in word))
-    tokens.pop("", None)
-    # A lone surrogate cannot be written as UTF-8, so no vocab file can hold it.
-    tokens = [token for token in tokens if not any(0xD800 <= ord(c) <= 0xDFFF for c in token)]
-    return write_vocab(tmp_path_factory.mktemp("vocab") / "built.txt", list(tokens))
+def built_vocab(tmp_path_factory, original_tokenization):
+    return pieces_vocab(original_tokenization, TORTURE, SPECIALS, tmp_path_factory.mktemp("vocab") / "built.txt")
 
 
 @pytest.fixture(scope="module")
@@ -226,10 +197,10 @@ def test_validate_case_matches_checkpoint():
         assert check(do_lower_case, init_checkpoint) is None
 
 
-def test_word_cache_is_bounded_and_transparent(monkeypatch, built_vocab, original):
+def test_word_cache_is_bounded_and_transparent(monkeypatch, built_vocab, original_tokenization):
     monkeypatch.setattr(tokenization, "_WORD_CACHE_SIZE", 4)
     ours = tokenization.FullTokenizer(built_vocab)
-    theirs = original.FullTokenizer(str(built_vocab))
+    theirs = original_tokenization.FullTokenizer(str(built_vocab))
     for text in TORTURE * 2:
         assert ours.tokenize(text) == theirs.tokenize(text), repr(text)
         assert len(ours._cache) <= 4
@@ -247,10 +218,10 @@ def test_import_does_not_load_tensorflow():
 
 @pytest.mark.parametrize("do_lower_case", [True, False])
 @pytest.mark.parametrize("vocab_name", ["tiny_vocab", "built_vocab"])
-def test_torture_parity_with_original(request, original, vocab_name, do_lower_case):
+def test_torture_parity_with_original(request, original_tokenization, vocab_name, do_lower_case):
     vocab_file = str(request.getfixturevalue(vocab_name))
     ours = tokenization.FullTokenizer(vocab_file, do_lower_case=do_lower_case)
-    theirs = original.FullTokenizer(vocab_file, do_lower_case=do_lower_case)
+    theirs = original_tokenization.FullTokenizer(vocab_file, do_lower_case=do_lower_case)
     for text in TORTURE:
         expected = theirs.tokenize(text)
         assert ours.tokenize(text) == expected, repr(text)
@@ -270,7 +241,7 @@ FUZZ_ALPHABET = (
 
 
 @pytest.mark.parametrize("do_lower_case", [True, False])
-def test_random_strings_parity_with_original(original, tmp_path, do_lower_case):
+def test_random_strings_parity_with_original(original_tokenization, tmp_path, do_lower_case):
     rng = random.Random(1234)
     texts = ["".join(rng.choices(FUZZ_ALPHABET, k=rng.randrange(0, 24))) for _ in range(600)]
     # Vocab lines are stripped and UTF-8: whitespace and the lone surrogate cannot be pieces.
@@ -278,7 +249,7 @@ def test_random_strings_parity_with_original(original, tmp_path, do_lower_case):
     pieces = {"##" + c for c in chars} | set(chars) | {"aa", "##aa", "##a9", "za", "中z"}
     vocab_file = str(write_vocab(tmp_path / "vocab.txt", SPECIALS + sorted(pieces)))
     ours = tokenization.FullTokenizer(vocab_file, do_lower_case=do_lower_case)
-    theirs = original.FullTokenizer(vocab_file, do_lower_case=do_lower_case)
+    theirs = original_tokenization.FullTokenizer(vocab_file, do_lower_case=do_lower_case)
     for text in texts:
         assert ours.tokenize(text) == theirs.tokenize(text), repr(text)
 
@@ -292,17 +263,17 @@ ASSIGNED_PLANES = [*range(0x40000), *range(0xE0000, 0xF0000), 0xF0000, 0x10FFFD,
     pytest.param(ASSIGNED_PLANES, id="assigned_planes"),
     pytest.param(range(0x110000), id="all", marks=pytest.mark.slow),
 ])
-def test_character_classes_match_original(original, code_points):
+def test_character_classes_match_original(original_tokenization, code_points):
     # Fresh tables: filling the module's own with every code point would keep ~100 MB alive.
     clean = tokenization._CharTable(tokenization._clean_rule)
     punctuation = tokenization._CharTable(tokenization._punctuation_rule)
-    basic = original.BasicTokenizer()
+    basic = original_tokenization.BasicTokenizer()
     for cp in code_points:
         char = chr(cp)
-        assert tokenization._is_whitespace(char) == original._is_whitespace(char), hex(cp)
-        assert tokenization._is_control(char) == original._is_control(char), hex(cp)
-        assert tokenization._is_punctuation(char) == original._is_punctuation(char), hex(cp)
-        assert (char.translate(punctuation) == f" {char} ") == original._is_punctuation(char), hex(cp)
+        assert tokenization._is_whitespace(char) == original_tokenization._is_whitespace(char), hex(cp)
+        assert tokenization._is_control(char) == original_tokenization._is_control(char), hex(cp)
+        assert tokenization._is_punctuation(char) == original_tokenization._is_punctuation(char), hex(cp)
+        assert (char.translate(punctuation) == f" {char} ") == original_tokenization._is_punctuation(char), hex(cp)
         # The clean table's decision for a char equals the original's cleaning and CJK spacing of it.
         assert char.translate(clean) == basic._tokenize_chinese_chars(basic._clean_text(char)), hex(cp)
 
@@ -433,10 +404,10 @@ def hf_difference_reason(text, ours, do_lower_case):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("do_lower_case", [True, False])
-def test_shared_data_parity_with_original_and_hf(original, hf_tokenizer_class, do_lower_case):
+def test_shared_data_parity_with_original_and_hf(original_tokenization, hf_tokenizer_class, do_lower_case):
     vocab_file = str(DATA / "bert_base_uncased" / "vocab.txt")
     ours = tokenization.FullTokenizer(vocab_file, do_lower_case=do_lower_case)
-    theirs = original.FullTokenizer(vocab_file, do_lower_case=do_lower_case)
+    theirs = original_tokenization.FullTokenizer(vocab_file, do_lower_case=do_lower_case)
     hf = hf_tokenizer_class(vocab_file, do_lower_case=do_lower_case)
     texts = list(shared_texts())
     assert len({name for name, _ in texts}) >= 30 and len(texts) > 250_000

@@ -223,7 +223,8 @@ class SelfAttention(SizedLayer):
         return ops.reshape(x, (batch, seq, self.settings["num_attention_heads"], self.settings["attention_head_size"]))
 
     def call(self, x, mask_adder, training=None):
-        """Returns (output [B, S, H], attention probabilities [B, N, S, T] in float32)."""
+        """Returns (output [B, S, H], attention probabilities [B, N, S, T]: float32, or float64 for a float64
+        model)."""
         s = self.settings
         batch, seq = ops.shape(x)[0], ops.shape(x)[1]
         inputs = self.layer_norm(x) if s["norm_first"] else x
@@ -234,8 +235,9 @@ class SelfAttention(SizedLayer):
         # The original multiplies after the matmul, by 1/sqrt(D); softmax runs in float32 under mixed precision
         # (Keras casts the float mask argument to the compute dtype: bfloat16 rounds -10000 to -9984, still 0 after
         # the softmax).
-        scores = ops.cast(scores, "float32") * (1.0 / math.sqrt(s["attention_head_size"]))
-        probs = ops.softmax(scores + ops.cast(mask_adder, "float32"), axis=-1)  # [B, N, S, T]
+        dtype = "float64" if scores.dtype == "float64" else "float32"
+        scores = ops.cast(scores, dtype) * (1.0 / math.sqrt(s["attention_head_size"]))
+        probs = ops.softmax(scores + ops.cast(mask_adder, dtype), axis=-1)  # [B, N, S, T]
         probs_c = ops.cast(self.probs_dropout(probs, training=training), v.dtype)
         context = ops.einsum("bnst,btnd->bsnd", probs_c, v)  # [B, S, N, D]
         context = ops.reshape(context, (batch, seq, s["num_attention_heads"] * s["attention_head_size"]))

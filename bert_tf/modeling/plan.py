@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from bert_tf.config import ACTIVATIONS, BertConfig
+from bert_tf.config import BertConfig, check_activation, check_positive
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,19 +64,17 @@ class EncoderPlan:
         if self.embedding_size is None:
             object.__setattr__(self, "embedding_size", self.hidden_size)
         for name in ("vocab_size", "hidden_size", "embedding_size", "max_position_embeddings"):
-            _positive(self, name, getattr(self, name))
+            check_positive("EncoderPlan", name, getattr(self, name))
         for i, block in enumerate(self.blocks):
             for name in ("num_attention_heads", "attention_head_size", "intermediate_size"):
-                _positive(self, f"blocks[{i}].{name}", getattr(block, name))
+                check_positive("EncoderPlan", f"blocks[{i}].{name}", getattr(block, name))
         if not self.depths or any(not d for d in self.depths):
             raise ValueError(f"EncoderPlan.depths must name at least one block at every depth, got {self.depths}")
         used = {i for depth in self.depths for i in depth}
         if not used <= set(range(len(self.blocks))) or len(used) != len(self.blocks):
             raise ValueError(f"EncoderPlan.depths {self.depths} must use every one of the {len(self.blocks)} "
                              "blocks and no other")
-        act = self.hidden_act
-        if act not in (None, "") and (not isinstance(act, str) or act.lower() not in ACTIVATIONS):
-            raise ValueError(f"EncoderPlan.hidden_act {act!r} is not supported; use one of {ACTIVATIONS}")
+        check_activation("EncoderPlan", self.hidden_act)
 
     @property
     def num_hidden_layers(self) -> int:
@@ -104,11 +102,6 @@ class EncoderPlan:
 
     def replace(self, **changes) -> EncoderPlan:
         return dataclasses.replace(self, **changes)
-
-
-def _positive(plan, name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"EncoderPlan.{name} must be a positive integer, got {value!r}")
 
 
 def as_plan(config) -> EncoderPlan:
