@@ -92,7 +92,8 @@ def hf_encode(tokenizer, examples, seq):
 
 
 def original_adamw_step(params, lr, state, weight_decay=0.01, beta1=0.9, beta2=0.999, eps=1e-6):
-    """The original AdamWeightDecay (spec §3.3), written for torch: no bias correction, decay added to the update."""
+    """The original AdamWeightDecay (docs/ORIGINAL.md §3.3), written for torch: no bias correction, decay added to
+    the update."""
     import torch
 
     with torch.no_grad():

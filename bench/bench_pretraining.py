@@ -8,7 +8,7 @@ when it is imported first (`bert_tf/__init__.py`); keras-hub gets TensorFlow's d
 implementation is also measured with the other setting ("oneDNN on"/"oneDNN off" peers), so that the table
 separates what the switch gives from what the model code gives. Workers are built first, then take turns, round
 by round, each running `--steps` steps while the others wait; the median seconds per step are reported as
-sequences/s, tokens/s, achieved GFLOP/s (NUMBERS.md §4 convention: 2 FLOPs per multiply-add,
+sequences/s, tokens/s, achieved GFLOP/s (the usual convention: 2 FLOPs per multiply-add,
 QKV/O/FFN/attention/pooler and the MLM head on the masked positions only, training = 3x forward) and the share of
 the float32 and bfloat16 matmul peaks (best of the measurements before and after each shape). HF computes
 masked-LM logits on all 128 positions: its extra work is not counted.

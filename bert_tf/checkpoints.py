@@ -180,7 +180,7 @@ def set_weights(model, weights: dict[str, np.ndarray], strict: bool = True, sour
     """Assigns canonical weights to a Keras BERT model; returns the names restored.
 
     strict: missing, unexpected or mis-shaped names raise one ValueError listing them all (with shapes).
-    Otherwise (warm start, spec §1.4): the intersection by exact name is restored and the rest logged.
+    Otherwise (warm start, docs/ORIGINAL.md §1.4): the intersection by exact name is restored and the rest logged.
     A checkpoint's heads (or pooler) that the model lacks (e.g. `cls/*` when fine-tuning) are skipped, not
     "unexpected"; what the model has and the checkpoint lacks is "missing" (a pooler, with a hint to do without).
     """

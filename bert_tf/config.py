@@ -43,7 +43,7 @@ def check_activation(owner: str, act) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class BertConfig:
-    """Hyperparameters of a BERT encoder, with the original defaults (spec §1.1).
+    """Hyperparameters of a BERT encoder, with the original defaults (docs/ORIGINAL.md §1.1).
 
     Attributes:
       vocab_size: rows of the word-embedding table (required: it must match vocab.txt).

@@ -72,7 +72,7 @@ class ChoiceFeatures:
 
 
 def truncate_seq_pair(tokens_a: list, tokens_b: list, max_length: int) -> None:
-    """Pops from the end of the longer list (ties -> b) until the pair fits, in place (spec §5.3)."""
+    """Pops from the end of the longer list (ties -> b) until the pair fits, in place (docs/ORIGINAL.md §5.3)."""
     while len(tokens_a) + len(tokens_b) > max_length:
         if len(tokens_a) > len(tokens_b):
             tokens_a.pop()
@@ -187,7 +187,7 @@ def pad_examples(examples: list, batch_size: int) -> list:
 def train_steps(num_examples: int, batch_size: int, epochs: float, warmup_proportion: float) -> tuple[int, int]:
     """(num_train_steps, num_warmup_steps) as the original: int(n / batch x epochs), int(steps x proportion).
 
-    SQuAD counts examples, not features (spec §6.3). MRPC: (3668, 32, 3.0, 0.1) -> (343, 34).
+    SQuAD counts examples, not features (docs/ORIGINAL.md §6.3). MRPC: (3668, 32, 3.0, 0.1) -> (343, 34).
     """
     steps = int(num_examples / batch_size * epochs)
     return steps, int(steps * warmup_proportion)

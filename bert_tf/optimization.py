@@ -1,6 +1,6 @@
 """The original BERT's optimisation: warm-up + linear-decay learning rate, AdamWeightDecay and LAMB.
 
-Numerically the original google-research/bert `optimization.py` (spec ORIGINAL_BERT.md §3.3-3.4), as Keras 3
+Numerically the original google-research/bert `optimization.py` (docs/ORIGINAL.md §3.3-3.4), as Keras 3
 optimizers that work under tf.distribute, mixed precision (`LossScaleOptimizer`) and XLA.
 """
 
@@ -61,7 +61,7 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     decayed(t) = init_lr * (1 - min(t, num_train_steps) / num_train_steps); while t < num_warmup_steps
     the rate is init_lr * t / num_warmup_steps instead. Decay is measured from step 0, so at
     t = num_warmup_steps the rate is init_lr * (1 - num_warmup_steps / num_train_steps), not init_lr
-    (spec §3.4).
+    (docs/ORIGINAL.md §3.4).
 
     Keras calls the schedule with the optimizer's iteration count before it is incremented, so update t
     (from 0) uses lr(t), and the very first update uses lr(0) = 0 when warming up. The original grouped its

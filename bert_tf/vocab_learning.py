@@ -1,4 +1,5 @@
-"""Learning a WordPiece vocabulary from text, pre-tokenized exactly as the original BasicTokenizer (spec §4).
+"""Learning a WordPiece vocabulary from text, pre-tokenized exactly as the original BasicTokenizer
+(docs/ORIGINAL.md §4).
 
 Bottom-up: start from every character seen (word-initial `c` and continuation `##c`, so the corpus never
 tokenizes to [UNK]), then repeatedly merge the most frequent adjacent pair of pieces. Pure Python, no TensorFlow.

@@ -1,4 +1,4 @@
-"""BertConfig: the original schema, defaults, validation and serialisation (spec §1.1)."""
+"""BertConfig: the original schema, defaults, validation and serialisation (docs/ORIGINAL.md §1.1)."""
 
 import json
 import logging

@@ -1,8 +1,8 @@
 """create_pretraining_data: record parity with the original script, a hand-derived golden, workers, bad input.
 
-The oracle is the original `bert.create_pretraining_data` (pip bert-tensorflow 1.0.4), called function by function
-(its flags are absl flags). That release predates whole-word masking, so for do_whole_word_mask the oracle's masking
-function is replaced by `spec_masked_lm_predictions`, a transcription of spec §2.4 (the spec wins there).
+The oracle is the original `bert.create_pretraining_data` (pip bert-tensorflow 1.0.4), called function by function (its
+flags are absl flags). That release predates whole-word masking, so for do_whole_word_mask the oracle's masking function
+is replaced by `spec_masked_lm_predictions`, a transcription of docs/ORIGINAL.md §2.4 (the description wins there).
 """
 
 import functools
@@ -197,7 +197,8 @@ def test_whole_word_mask_without_subwords_equals_plain_original(original, tmp_pa
 
 
 def test_hand_derived_single_sentence(tmp_path):
-    """One document of one segment "the man went": every draw, in the spec's order, by hand (spec §2.1-2.5)."""
+    """One document of one segment "the man went": every draw, in the original's order, by hand
+    (docs/ORIGINAL.md §2.1-2.5)."""
     vocab = write_vocab(tmp_path / "vocab.txt")
     ids = {t: i for i, t in enumerate(TINY_VOCAB)}
     (tmp_path / "one.txt").write_text("The man went\n")
@@ -271,7 +272,7 @@ def hand_record(tmp_path, text, config):
 
 def test_hand_derived_actual_next_with_truncation(tmp_path):
     """One document of two 6-token segments, max_seq_length 12: an actual-next pair truncated 12 -> 9 tokens,
-    every draw in the spec's order by hand (spec §2.2-2.5)."""
+    every draw in the original's order by hand (docs/ORIGINAL.md §2.2-2.5)."""
     config = PretrainingDataConfig(max_seq_length=12, max_predictions_per_seq=3, random_seed=15, dupe_factor=1)
     got = hand_record(tmp_path, "The man went to the store\nhe bought a gallon of milk\n", config)
     rng = random.Random(15)

@@ -1,4 +1,5 @@
-"""The house rules of DESIGN.md that code can check: one-way imports, no TensorFlow where it is not needed."""
+"""The house rules of docs/ARCHITECTURE.md that code can check: one-way imports, no TensorFlow where it is not
+needed, no environment variable set on import."""
 
 import ast
 import os

@@ -1,4 +1,4 @@
-"""bert_tf.pretraining_data: reading quirks, instance invariants (spec checklist), the record encoding, the
+"""bert_tf.pretraining_data: reading quirks, instance invariants (docs/ORIGINAL.md), the record encoding, the
 static tf.data reader and dynamic masking. Parity with the original script is in test_create_pretraining_data."""
 
 import collections
@@ -197,7 +197,7 @@ def test_whole_word_groups_are_masked_whole(tmp_path, tokenizer):
         masked = set(f["masked_lm_positions"][k][f["masked_lm_weights"][k] > 0])
         for j, position in enumerate(slots):
             # A "##" piece and the piece before it among the candidates (even across the middle [SEP],
-            # spec §2.4 quirk) are masked together or not at all.
+            # docs/ORIGINAL.md §2.4 quirk) are masked together or not at all.
             if j and subword[pieces[j]]:
                 checked += 1
                 assert (position in masked) == (slots[j - 1] in masked), (k, position)

@@ -131,8 +131,8 @@ def test_dynamic_masking_flags_reach_the_input_builder(tmp_path):
         original = batch["input_ids"][k].copy()
         picked = batch["masked_lm_positions"][k][:counts[k]]
         original[picked] = batch["masked_lm_ids"][k][:counts[k]]
-        # Maskable positions: not [CLS] (0), [SEP] (id 3) or padding. A "##s" and the maskable token before it
-        # are one word, even across the [SEP] between A and B (spec §2.4 quirk; truncation can leave a leading
+        # Maskable positions: not [CLS] (0), [SEP] (id 3) or padding. A "##s" and the maskable token before it are one
+        # word, even across the [SEP] between A and B (docs/ORIGINAL.md §2.4 quirk; truncation can leave a leading
         # "##s"): both picked or neither.
         maskable = [p for p in range(1, lengths[k] - 1) if original[p] != 3]
         for before, p in zip(maskable[:-1], maskable[1:], strict=True):

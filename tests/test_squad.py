@@ -1,5 +1,5 @@
 """SQuAD: reading (§6.1), sliding windows (§6.2), post-processing (§6.4, §6.5) and the official evaluation
-semantics (§6.6): the spec's worked examples by hand, and parity with the ORIGINAL run_squad functions (run in a
+semantics (§6.6): worked examples by hand, and parity with the ORIGINAL run_squad functions (run in a
 subprocess) on a small SQuAD-format fixture: identical examples and features, byte-identical output files given
 identical logits."""
 

@@ -1,4 +1,4 @@
-"""bert_tf.tokenization: spec reference vectors, parity with the original on torture strings, vocab errors."""
+"""bert_tf.tokenization: reference vectors, parity with the original on torture strings, vocab errors."""
 
 import json
 import random
@@ -48,7 +48,7 @@ def tiny_vocab(tmp_path_factory):
     return write_vocab(tmp_path_factory.mktemp("vocab") / "tiny.txt", tokens)
 
 
-# --- spec section 4.4 reference vectors --------------------------------------------------------------------
+# --- docs/ORIGINAL.md §4.4 reference vectors --------------------------------------------------------------------
 
 
 def test_reference_full_tokenizer(tmp_path):
@@ -98,7 +98,7 @@ def test_reference_character_classes():
 
 
 def test_issue_log_ids(tmp_path):
-    """The uncased ids of the spec's issue-log example, on a vocab with those tokens at those lines."""
+    """The uncased ids of an example from the original's issue log, on a vocab with those tokens at those lines."""
     ids = {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK]": 103, "who": 2040, "was": 2001,
            "jim": 3958, "henson": 27227, "?": 1029, "a": 1037, "puppet": 13997, "##eer": 11510}
     lines = [f"[unused{i}]" for i in range(27228)]

@@ -23,7 +23,7 @@ SEQ, PREDICTIONS = 7, 3
 
 
 def write_records(path, count, seed=0, vocab=99, seq=SEQ, predictions=PREDICTIONS):
-    """Pretraining TFRecords in the original format (spec §2.5), with 1..P real predictions per example."""
+    """Pretraining TFRecords in the original format (docs/ORIGINAL.md §2.5), with 1..P real predictions per example."""
     rng = np.random.default_rng(seed)
 
     def ints(values):

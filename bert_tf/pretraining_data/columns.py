@@ -1,4 +1,5 @@
-"""Instances (spans into the corpus + masked-LM draws) -> the padded feature arrays of the records (spec §2.5).
+"""Instances (spans into the corpus + masked-LM draws) -> the padded feature arrays of the records
+(docs/ORIGINAL.md §2.5).
 
 NumPy only: one vectorised pass per batch of records, no per-token Python.
 """
@@ -21,7 +22,7 @@ def instance_arrays(instances):
 
 
 def feature_columns(arrays, indices, tokens, max_seq_length, max_predictions_per_seq, vocab_info):
-    """The padded feature arrays of the instances numbered `indices`, in that order (spec §2.5).
+    """The padded feature arrays of the instances numbered `indices`, in that order (docs/ORIGINAL.md §2.5).
 
     Args:
       arrays: `instance_arrays(instances)`.
@@ -42,7 +43,8 @@ def feature_columns(arrays, indices, tokens, max_seq_length, max_predictions_per
         "input_ids": _unmasked_ids(spans, tokens, column, vocab_info),
         "input_mask": (column < num_tokens).astype(np.int64),
         "segment_ids": ((column >= len_a[:, None] + 2) & (column < num_tokens)).astype(np.int64),
-        "next_sentence_labels": spans[:, 4:5].copy(),  # quirk (spec §2.2): 1 means B is random, 0 actual next
+        # quirk (docs/ORIGINAL.md §2.2): 1 means B is random, 0 actual next
+        "next_sentence_labels": spans[:, 4:5].copy(),
     }
     features.update(_masked_lm_columns(arrays, indices, features["input_ids"], max_predictions_per_seq))
     return features

@@ -33,7 +33,7 @@ def create_pretraining_data(input_files, output_files, tokenizer, config, num_wo
     """Writes the pretraining records of `input_files` to `output_files`; returns {output file: instances}.
 
     Default (one stream): exactly the original script's records for the same files, vocab and flags, written
-    round-robin across `output_files` (spec §2). With `per_file` (implied by `num_workers` > 1), each input
+    round-robin across `output_files` (docs/ORIGINAL.md §2). With `per_file` (implied by `num_workers` > 1), each input
     file is processed as the original would process it alone, with seed `config.random_seed + position` (so a
     single file gets the plain seed; mind that seeds s and s + 1 then share streams, shifted by one file), in
     `num_workers` processes, with memory bounded by one file. Its output

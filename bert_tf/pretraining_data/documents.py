@@ -1,6 +1,6 @@
 """Raw text files -> documents (lists of segments of word-piece ids), read exactly as the original reads them.
 
-Input format (spec §2.1): one sentence per line, a blank line between documents. No TensorFlow import: the
+Input format (docs/ORIGINAL.md §2.1): one sentence per line, a blank line between documents. No TensorFlow import: the
 original's TensorFlow line reader is reproduced on plain bytes.
 """
 
@@ -39,8 +39,8 @@ def expand_input_patterns(patterns):
 def read_lines(path):
     """The lines of `path` as the original's `tf.gfile.GFile(path, "r").readline()` returns them, unstripped.
 
-    Quirks reproduced (spec §2.1): lines end only at "\\n", and TensorFlow's reader drops every "\\r" byte, so
-    "a\\rb" is the word "ab" and CRLF files read as LF files.
+    Quirks reproduced (docs/ORIGINAL.md §2.1): lines end only at "\\n", and TensorFlow's reader drops every "\\r"
+    byte, so "a\\rb" is the word "ab" and CRLF files read as LF files.
 
     Raises:
       ValueError: naming the file, line and byte for text that is not UTF-8 (the original dies there with a bare
@@ -84,7 +84,7 @@ class Corpus(NamedTuple):
 
 
 def read_documents(input_files, tokenizer, rng=None, block_bytes=1 << 22):
-    """Reads and tokenizes `input_files` as one stream of documents (spec §2.1).
+    """Reads and tokenizes `input_files` as one stream of documents (docs/ORIGINAL.md §2.1).
 
     Quirks reproduced: a line that is empty after Python's `str.strip()` starts a new document (so runs of blank
     lines make no empty documents, and files are not document boundaries: a file that does not end with a blank
@@ -124,7 +124,7 @@ def read_documents(input_files, tokenizer, rng=None, block_bytes=1 << 22):
 
 
 def _documents(line_counts, line_blanks):
-    """Segment bounds of each document from each line's token count and blankness (spec §2.1)."""
+    """Segment bounds of each document from each line's token count and blankness (docs/ORIGINAL.md §2.1)."""
     ends = np.cumsum(line_counts)
     document_of_line = np.cumsum(line_blanks)  # a blank line starts the next document
     segment_lines = np.flatnonzero(line_counts > 0)
@@ -147,7 +147,7 @@ _SLOW_BYTE = np.zeros(256, bool)
 _SLOW_BYTE[list(_ASCII_SLOW)] = True
 _SLOW_BYTE[list({space[0] for space in _UNICODE_SPACES})] = True  # lead bytes; the rest is checked after
 # Byte classes: 0 anything else (non-ASCII, controls), 1 the whitespace of fast lines, 2 ASCII punctuation
-# (all of it is punctuation to the original tokenizer, spec §4.1), 3 ASCII letters and digits.
+# (all of it is punctuation to the original tokenizer, docs/ORIGINAL.md §4.1), 3 ASCII letters and digits.
 _CLASS = np.zeros(256, np.uint8)
 _CLASS[[9, 10, 32]] = 1
 _CLASS[[*range(33, 48), *range(58, 65), *range(91, 97), *range(123, 127)]] = 2
@@ -305,7 +305,7 @@ def _group(low, high):
 
 
 # Characters that str.split() splits on but the original tokenizer deletes as controls, so that they join the
-# text around them; every other character keeps word boundaries where str.split() puts them (spec §4.1).
+# text around them; every other character keeps word boundaries where str.split() puts them (docs/ORIGINAL.md §4.1).
 _DELETED_SPACE_RE = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
 
 

@@ -1,13 +1,13 @@
 """Dynamic masking (RoBERTa-style): sequences are built once, masks are drawn anew each epoch in TF ops.
 
-`unmasked_sequences` builds the sequences from text in Python: with next-sentence prediction, the original's
-pairs ([CLS] A [SEP] B [SEP], same random-next rules, spec §2.2-2.3); without, runs of whole segments of one
-document ([CLS] X [SEP]). `dynamic_pretraining_dataset` then masks in the tf.data pipeline and yields the static
-path's feature dict, so the model cannot tell the two apart. Masking follows spec §2.4: [CLS]/[SEP]/padding are
-never picked, num_to_predict = min(max_predictions, max(1, round_half_even(len * masked_lm_prob))), each picked
-piece is 80% [MASK] / 10% kept / 10% a uniform vocab id. Whole-word masking takes whole words in random order
-while they fit (the original also tries later, shorter words after one overshoots; here the first overshoot ends
-the pick, so a sequence may get a few predictions fewer). Deterministic for a seed; each epoch differs.
+`unmasked_sequences` builds the sequences from text in Python: with next-sentence prediction, the original's pairs
+([CLS] A [SEP] B [SEP], same random-next rules, docs/ORIGINAL.md §2.2-2.3); without, runs of whole segments of one
+document ([CLS] X [SEP]). `dynamic_pretraining_dataset` then masks in the tf.data pipeline and yields the static path's
+feature dict, so the model cannot tell the two apart. Masking follows docs/ORIGINAL.md §2.4: [CLS]/[SEP]/padding are
+never picked, num_to_predict = min(max_predictions, max(1, round_half_even(len * masked_lm_prob))), each picked piece is
+80% [MASK] / 10% kept / 10% a uniform vocab id. Whole-word masking takes whole words in random order while they fit (the
+original also tries later, shorter words after one overshoots; here the first overshoot ends the pick, so a sequence may
+get a few predictions fewer). Deterministic for a seed; each epoch differs.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Documents -> masked-LM / next-sentence instances, consuming the random stream exactly as the original does.
 
 Pure Python (no NumPy, no TensorFlow). One `random.Random` is consumed call for call as the original
-`create_pretraining_data.py` consumes it (spec §2.2-2.4), so the same seed gives the same instances. Speed comes
-from never touching tokens: A and B are always runs of consecutive segments, so an instance is four offsets into
+`create_pretraining_data.py` consumes it (docs/ORIGINAL.md §2.2-2.4), so the same seed gives the same instances. Speed
+comes from never touching tokens: A and B are always runs of consecutive segments, so an instance is four offsets into
 the corpus' flat token array plus its masked-LM draws, and the hot loops are inlined (the candidate shuffle calls
 `getrandbits` exactly as `random.shuffle` does internally).
 """
@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class PretrainingDataConfig:
-    """The original script's generation flags and defaults (spec §2), validated on construction.
+    """The original script's generation flags and defaults (docs/ORIGINAL.md §2), validated on construction.
 
     Attributes:
       max_seq_length: length of every record; real tokens are [CLS] A [SEP] B [SEP] (so at least 5).
@@ -39,10 +39,10 @@ class PretrainingDataConfig:
     do_whole_word_mask: bool = False
 
     def __post_init__(self):
-        # Only what the original crashes on or what is meaningless is refused; every other value is accepted
-        # and capped exactly as the original caps it (spec §2.4: num_to_predict = min(max_predictions_per_seq,
-        # max(1, round(len * masked_lm_prob))), so 0 still predicts one token and a large maximum just pads).
-        # The original crashes deep inside (randint(2, 1) or an assert) when max_seq_length < 5.
+        # Only what the original crashes on or what is meaningless is refused; every other value is accepted and capped
+        # exactly as the original caps it (docs/ORIGINAL.md §2.4: num_to_predict = min(max_predictions_per_seq, max(1,
+        # round(len * masked_lm_prob))), so 0 still predicts one token and a large maximum just pads). The original
+        # crashes deep inside (randint(2, 1) or an assert) when max_seq_length < 5.
         if self.max_seq_length < 5:
             raise ValueError(f"max_seq_length={self.max_seq_length}: must be >= 5 ([CLS] a [SEP] b [SEP])")
         # A negative width cannot be parsed back (FixedLenFeature([-1])); 0 is NSP-only records, as the original.
@@ -94,7 +94,7 @@ class Instances:
     mask_positions: list = dataclasses.field(default_factory=list)
     mask_values: list = dataclasses.field(default_factory=list)
     order: list = dataclasses.field(default_factory=list)
-    # Instances whose chunk had one segment, hence "random next" without a coin (spec §2.2): the random-next
+    # Instances whose chunk had one segment, hence "random next" without a coin (docs/ORIGINAL.md §2.2): the random-next
     # share is single_segment_chunks / n + (1 - single_segment_chunks / n) / 2, above one half.
     single_segment_chunks: int = 0
 
@@ -103,7 +103,7 @@ class Instances:
 
 
 def create_instances(documents, config, vocab_info, rng, subword_flags=None):
-    """All instances of `dupe_factor` passes over `documents`, then the final shuffle (spec §2.2).
+    """All instances of `dupe_factor` passes over `documents`, then the final shuffle (docs/ORIGINAL.md §2.2).
 
     Args:
       documents: as `documents.Corpus.documents`, already shuffled with `rng`; not modified.
@@ -124,7 +124,7 @@ def create_instances(documents, config, vocab_info, rng, subword_flags=None):
 
 
 def document_instances(documents, document_index, config, vocab_info, rng, out, subword_flags=None):
-    """Appends the instances of one pass over `documents[document_index]` to `out` (spec §2.2).
+    """Appends the instances of one pass over `documents[document_index]` to `out` (docs/ORIGINAL.md §2.2).
 
     A document is the list of offsets bounding its segments in the flat token array (segment i is
     `[bounds[i], bounds[i + 1])`), so "concatenate segments i..j-1" is the span `[bounds[i], bounds[j])`.
@@ -132,7 +132,7 @@ def document_instances(documents, document_index, config, vocab_info, rng, out, 
     bounds = documents[document_index]
     num_segments = len(bounds) - 1
     max_num_tokens = config.max_seq_length - 3
-    # Quirk (spec §2.2): the target length is drawn once per document pass, not once per instance.
+    # Quirk (docs/ORIGINAL.md §2.2): the target length is drawn once per document pass, not once per instance.
     target_length = max_num_tokens
     if rng.random() < config.short_seq_prob:
         target_length = rng.randint(2, max_num_tokens)
@@ -143,7 +143,7 @@ def document_instances(documents, document_index, config, vocab_info, rng, out, 
             chunk_size = i + 1 - first
             a_end = 1 if chunk_size == 1 else rng.randint(1, chunk_size - 1)
             a_start, a_stop = bounds[first], bounds[first + a_end]
-            # Quirk (spec §2.2): a one-segment chunk is always "random next", and no coin is drawn for it.
+            # Quirk (docs/ORIGINAL.md §2.2): a one-segment chunk is always "random next", and no coin is drawn for it.
             is_random_next = chunk_size == 1 or rng.random() < 0.5
             out.single_segment_chunks += chunk_size == 1
             if is_random_next:
@@ -159,8 +159,9 @@ def document_instances(documents, document_index, config, vocab_info, rng, out, 
 
 
 def _random_span(documents, document_index, target_b_length, rng):
-    """Consecutive segments of a random other document from a random start, until long enough (spec §2.2)."""
-    # Quirk (spec §2.2): at most 10 tries to avoid the current document; with a one-document corpus the
+    """Consecutive segments of a random other document from a random start, until long enough
+    (docs/ORIGINAL.md §2.2)."""
+    # Quirk (docs/ORIGINAL.md §2.2): at most 10 tries to avoid the current document; with a one-document corpus the
     # "random" B silently comes from the same document.
     for _ in range(10):
         random_index = rng.randint(0, len(documents) - 1)
@@ -174,7 +175,7 @@ def _random_span(documents, document_index, target_b_length, rng):
 
 
 def _truncate_pair(a_start, a_stop, b_start, b_stop, max_num_tokens, rng):
-    """The pretraining truncation (spec §2.3) on spans.
+    """The pretraining truncation (docs/ORIGINAL.md §2.3) on spans.
 
     While too long: the longer of A and B (ties -> B) loses its first token if random() < 0.5, else its last.
     """
@@ -192,12 +193,12 @@ def _truncate_pair(a_start, a_stop, b_start, b_stop, max_num_tokens, rng):
 
 
 def _add_instance(out, span, config, vocab_info, rng, subword_flags):
-    """Truncates the pair, draws its masked-LM predictions (spec §2.3, §2.4) and appends it to `out`."""
+    """Truncates the pair, draws its masked-LM predictions (docs/ORIGINAL.md §2.3, §2.4) and appends it to `out`."""
     a_start, a_stop, b_start, b_stop = _truncate_pair(*span[:4], config.max_seq_length - 3, rng)
     len_a, len_b = a_stop - a_start, b_stop - b_start
     assert len_a >= 1 and len_b >= 1, "A and B must keep a token each"
     num_tokens = len_a + len_b + 3
-    # Python 3 round() is half-to-even, as in the original (spec §2.4); the count includes [CLS] and [SEP].
+    # Python 3 round() is half-to-even, as in the original (docs/ORIGINAL.md §2.4); the count includes [CLS] and [SEP].
     num_to_predict = min(config.max_predictions_per_seq, max(1, int(round(num_tokens * config.masked_lm_prob))))
     # Candidates: every position but [CLS] (0) and the two [SEP] (len_a + 1 and the last).
     candidates = list(range(1, len_a + 1))
@@ -241,11 +242,11 @@ _BITS = tuple((i + 1).bit_length() for i in range(4096))
 
 
 def _whole_word_positions(candidates, num_to_predict, len_a, a_start, b_start, subword_flags, rng):
-    """Positions of whole words, picked in shuffled order while they fit in `num_to_predict` (spec §2.4)."""
+    """Positions of whole words, picked in shuffled order while they fit in `num_to_predict` (docs/ORIGINAL.md §2.4)."""
     groups = []
     for position in candidates:
         offset = a_start + position - 1 if position <= len_a else b_start + position - len_a - 2
-        # Quirk (spec §2.4): a "##" piece joins the previous candidate group even across the [SEP] between A
+        # Quirk (docs/ORIGINAL.md §2.4): a "##" piece joins the previous candidate group even across the [SEP] between A
         # and B (the original only asks whether any group exists yet).
         if groups and subword_flags[offset]:
             groups[-1].append(position)
@@ -265,9 +266,10 @@ def _whole_word_positions(candidates, num_to_predict, len_a, a_start, b_start, s
 
 
 def _draw_replacements(count, vocab_info, rng, out):
-    """80% [MASK], 10% kept (-1), 10% a random vocab entry: the draws for `count` pieces (spec §2.4).
+    """80% [MASK], 10% kept (-1), 10% a random vocab entry: the draws for `count` pieces (docs/ORIGINAL.md §2.4).
 
-    Quirk (spec §2.4): with whole-word masking too, the words are chosen whole but these draws are per piece.
+    Quirk (docs/ORIGINAL.md §2.4): with whole-word masking too, the words are chosen whole but these draws are per
+    piece.
     """
     random = rng.random
     getrandbits = rng.getrandbits
@@ -281,7 +283,7 @@ def _draw_replacements(count, vocab_info, rng, out):
         elif random() < 0.5:
             out.append(-1)
         else:
-            # Quirk (spec §2.4): drawn from the whole vocab, [PAD]/[CLS]/[SEP]/[MASK]/[unusedN] included;
+            # Quirk (docs/ORIGINAL.md §2.4): drawn from the whole vocab, [PAD]/[CLS]/[SEP]/[MASK]/[unusedN] included;
             # this is randint(0, vocab_size - 1) inlined (the same getrandbits calls).
             j = getrandbits(bits)
             while j >= vocab_size:

@@ -1,4 +1,4 @@
-"""Pretraining TFRecords (original format) -> tf.data batches of the original feature dict (spec §3.5).
+"""Pretraining TFRecords (original format) -> tf.data batches of the original feature dict (docs/ORIGINAL.md §3.5).
 
 Training: files shuffled and read interleaved, records shuffled, full batches only. Eval: files read in order.
 """
@@ -14,7 +14,7 @@ from bert_tf.pretraining_data.documents import expand_input_patterns
 
 
 def feature_spec(max_seq_length, max_predictions_per_seq):
-    """The original parsing spec: fixed lengths, int64 except the float masked_lm_weights (spec §2.5)."""
+    """The original parsing spec: fixed lengths, int64 except the float masked_lm_weights (docs/ORIGINAL.md §2.5)."""
     seq, predictions = [max_seq_length], [max_predictions_per_seq]
     return {
         "input_ids": tf.io.FixedLenFeature(seq, tf.int64),

@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-# (name, is_float) in the original's order (spec §2.5).
+# (name, is_float) in the original's order (docs/ORIGINAL.md §2.5).
 FEATURES = (
     ("input_ids", False), ("input_mask", False), ("segment_ids", False), ("masked_lm_positions", False),
     ("masked_lm_ids", False), ("masked_lm_weights", True), ("next_sentence_labels", False),

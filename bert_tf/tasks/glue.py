@@ -1,4 +1,4 @@
-"""GLUE tasks and XNLI as data: column indices per split for the one shared TSV reader (spec §5.2, §5.6).
+"""GLUE tasks and XNLI as data: column indices per split for the one shared TSV reader (docs/ORIGINAL.md §5.2, §5.6).
 
 Files are the standard GLUE download layout, relative to the task's data_dir (e.g. glue_data/MRPC). Test
 splits have no labels (label id 0, as the original's dummy labels) and carry the GLUE submission file stem.

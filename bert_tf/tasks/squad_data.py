@@ -1,4 +1,5 @@
-"""SQuAD v1.1/v2.0 examples and sliding-window features, exactly as the original run_squad (spec §6.1, §6.2)."""
+"""SQuAD v1.1/v2.0 examples and sliding-window features, exactly as the original run_squad (docs/ORIGINAL.md §6.1,
+§6.2)."""
 
 from __future__ import annotations
 
@@ -190,7 +191,8 @@ def _answer_pieces(example, pieces, word_to_piece, tokenizer):
 
 def convert_examples_to_features(examples, tokenizer, max_seq_length: int, doc_stride: int,
                                  max_query_length: int, training: bool) -> list[SquadFeatures]:
-    """Sliding windows over each context (spec §6.2); unique ids count from 1,000,000,000 over all features."""
+    """Sliding windows over each context (docs/ORIGINAL.md §6.2); unique ids count from 1,000,000,000 over all
+    features."""
     if max_seq_length <= max_query_length + 3:
         raise ValueError(f"max_seq_length {max_seq_length} must exceed max_query_length {max_query_length} + 3")
     features = []

@@ -1,4 +1,4 @@
-"""The official SQuAD evaluation semantics (evaluate-v1.1.py, evaluate-v2.0.py; spec §6.6).
+"""The official SQuAD evaluation semantics (evaluate-v1.1.py, evaluate-v2.0.py; docs/ORIGINAL.md §6.6).
 
 `gold` maps a question id to its reference answer texts ([] for an unanswerable v2 question): build it from a
 SQuAD file with `gold_answers` or from dev examples with `gold_from_examples`.

@@ -1,4 +1,4 @@
-"""SQuAD post-processing, the original `write_predictions` (spec §6.4, §6.5): n-best spans per question,
+"""SQuAD post-processing, the original `write_predictions` (docs/ORIGINAL.md §6.4, §6.5): n-best spans per question,
 answer projection back to the original text; outputs.write_squad_predictions writes the three JSON files.
 
 One deliberate fix: on v2, when no non-empty answer survives in the n-best (the original then crashes with

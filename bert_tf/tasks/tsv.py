@@ -1,4 +1,4 @@
-"""The one TSV reader every GLUE-style task shares: a task is column indices per split (spec §5.2, §5.6).
+"""The one TSV reader every GLUE-style task shares: a task is column indices per split (docs/ORIGINAL.md §5.2, §5.6).
 
 Files are read as the original DataProcessor reads them: csv module, tab delimiter, quotechar None (quotes are
 literal text). A UTF-8 byte-order mark (MRPC train/dev) is dropped.
