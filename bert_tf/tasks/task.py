@@ -25,9 +25,6 @@ import numpy as np
 from bert_tf import finetuning_data as fd
 from bert_tf.tasks import outputs, squad_data
 
-KINDS = ("classification", "regression", "span", "multiple_choice", "tagging")
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Task:
     """One fine-tuning task. `files` maps a split (train, dev, test, ...) to a path under data_dir; `reader` is
@@ -66,11 +63,11 @@ class Task:
 
     def features(self, examples: list, tokenizer, max_seq_length: int, **options) -> list:
         """Examples -> packed features (span options: training, doc_stride, max_query_length)."""
-        return PACKING[self.kind](self, examples, tokenizer, max_seq_length, **options)
+        return KIND_DATA[self.kind].pack(self, examples, tokenizer, max_seq_length, **options)
 
     def arrays(self, features: list) -> dict[str, np.ndarray]:
         """Features -> dict of NumPy arrays with the original feature names."""
-        return ARRAYS[self.kind](features)
+        return KIND_DATA[self.kind].arrays(features)
 
     def dataset(self, features: list, batch_size: int, training: bool, **options):
         """Features -> tf.data.Dataset of dict batches (see finetuning_data.make_dataset)."""
@@ -78,7 +75,7 @@ class Task:
 
     def write_predictions(self, output_dir: str, split: str, examples: list, predictions, **options) -> dict:
         """Writes the kind's prediction files into output_dir and returns {name: path} (see outputs.py)."""
-        return WRITERS[self.kind](self, output_dir, split, examples, predictions, **options)
+        return KIND_DATA[self.kind].write_predictions(self, output_dir, split, examples, predictions, **options)
 
 
 def _label_map(task):
@@ -100,26 +97,24 @@ def _pack_spans(task, examples, tokenizer, max_seq_length, training=False, doc_s
                                                    max_query_length, training)
 
 
-PACKING = {
-    "classification": functools.partial(_pack_each, fd.convert_single_example),
-    "regression": functools.partial(_pack_each, fd.convert_single_example),
-    "multiple_choice": _pack_choices,
-    "tagging": functools.partial(_pack_each, fd.convert_tagged_example),
-    "span": _pack_spans,
-}
+@dataclasses.dataclass(frozen=True)
+class KindData:
+    """The data side of a task kind (its model side is `bert_tf.kinds`): how examples are packed into features,
+    how features are stacked into arrays, and which files predictions are written to."""
 
-ARRAYS = {
-    "classification": fd.feature_arrays,
-    "regression": functools.partial(fd.feature_arrays, label_dtype=np.float32),
-    "multiple_choice": fd.feature_arrays,
-    "tagging": fd.feature_arrays,
-    "span": squad_data.feature_arrays,
-}
+    pack: Callable
+    arrays: Callable
+    write_predictions: Callable
 
-WRITERS = {
-    "classification": outputs.write_class_predictions,
-    "regression": outputs.write_class_predictions,
-    "multiple_choice": outputs.write_class_predictions,
-    "tagging": outputs.write_tag_predictions,
-    "span": outputs.write_span_predictions,
+
+KIND_DATA = {
+    "classification": KindData(functools.partial(_pack_each, fd.convert_single_example), fd.feature_arrays,
+                               outputs.write_class_predictions),
+    "regression": KindData(functools.partial(_pack_each, fd.convert_single_example),
+                           functools.partial(fd.feature_arrays, label_dtype=np.float32), outputs.write_class_predictions),
+    "multiple_choice": KindData(_pack_choices, fd.feature_arrays, outputs.write_class_predictions),
+    "tagging": KindData(functools.partial(_pack_each, fd.convert_tagged_example), fd.feature_arrays,
+                        outputs.write_tag_predictions),
+    "span": KindData(_pack_spans, squad_data.feature_arrays, outputs.write_span_predictions),
 }
+KINDS = tuple(KIND_DATA)
