@@ -3,8 +3,8 @@
   .venv/bin/python bench/bench_pretraining.py [--shapes small,base] [--rounds 3] [--steps 3] [--peers ...]
 
 Same shapes for every implementation (seq 128, 20 masked positions, AdamW). Each peer runs in its own worker
-process, so that each gets the TensorFlow settings its users get: bert_tf turns TensorFlow's oneDNN kernels on
-when it is imported first (`bert_tf/__init__.py`); keras-hub gets TensorFlow's default for this CPU. The same
+process, so that each gets the TensorFlow settings its users get: bert_tf's scripts turn TensorFlow's oneDNN
+kernels on before TensorFlow loads; keras-hub gets TensorFlow's default for this CPU. The same
 implementation is also measured with the other setting ("oneDNN on"/"oneDNN off" peers), so that the table
 separates what the switch gives from what the model code gives. Workers are built first, then take turns, round
 by round, each running `--steps` steps while the others wait; the median seconds per step are reported as
@@ -74,13 +74,13 @@ def synthetic_batch(batch, seed=0):
 
 
 def bert_tf_runner(shape, precision="float32"):
-    # bert_tf before TensorFlow, so that its oneDNN default applies (hence the unsorted imports).
-    import tempfile  # noqa: I001
+    import tempfile
+
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as bert_tf's scripts set it before TensorFlow loads
+    import tensorflow as tf
 
     from bert_tf import training
     from bert_tf.config import BertConfig
-
-    import tensorflow as tf
 
     config = BertConfig(vocab_size=VOCAB, hidden_size=shape["hidden"], num_hidden_layers=shape["layers"],
                         num_attention_heads=shape["heads"], intermediate_size=4 * shape["hidden"], type_vocab_size=2)
@@ -89,7 +89,7 @@ def bert_tf_runner(shape, precision="float32"):
                                           precision=precision)
     run = training.Pretraining(config, options)
     batch = synthetic_batch(shape["batch"])
-    iterator = run._distribute(lambda context: tf.data.Dataset.from_tensors(batch).repeat())
+    iterator = run.distribute(lambda context: tf.data.Dataset.from_tensors(batch).repeat())
 
     def steps(count):
         float(run._train_fn(iterator, tf.constant(count))["loss"])

@@ -34,13 +34,14 @@ def main():
     subprocess.run([sys.executable, os.path.join(ROOT, "create_pretraining_data.py"), f"--input_file={args.text}",
                     f"--output_file={records}", f"--vocab_file={args.vocab}", "--max_seq_length=128",
                     "--max_predictions_per_seq=20", "--dupe_factor=2"], check=True, capture_output=True)
-    from bert_tf import losses  # noqa: I001  (bert_tf before TensorFlow: its oneDNN default)
-    from bert_tf.config import BertConfig
-    from bert_tf.modeling import BertPretrainer
-    from bert_tf.pretraining_data import pretraining_dataset
-
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the scripts
     import keras
     import tensorflow as tf
+
+    from bert_tf import objectives
+    from bert_tf.config import BertConfig
+    from bert_tf.modeling import BertPretrainer, recording_tied_reads
+    from bert_tf.pretraining_data import pretraining_dataset
 
     keras.utils.set_random_seed(0)
     vocab_size = sum(1 for _ in open(args.vocab, encoding="utf-8"))
@@ -49,13 +50,12 @@ def main():
                         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     model = BertPretrainer(config)
     batch = next(iter(pretraining_dataset(records, args.batch, 128, 20, is_training=False)))
-    with tf.GradientTape() as tape:
-        outputs = model(batch, training=True, return_tied_embeddings=True)
-        loss = losses.pretraining_sums(outputs, batch)["loss"]
+    with tf.GradientTape() as tape, recording_tied_reads() as reads:
+        loss = objectives.sums(objectives.pretraining(), model(batch, training=True), batch)["loss"]
     table = model.encoder.embedding_table
     others = [v for v in model.trainable_variables if v is not table]
     *gradients, masked_lm_part, lookup = tape.gradient(
-        loss, others + [outputs["masked_lm_table"], outputs["word_embedding_lookup"]])
+        loss, others + [reads["masked_lm_table"], reads["word_embedding_lookup"]])
     lookup = tf.IndexedSlices(tf.reshape(lookup, [-1, args.hidden]), tf.reshape(batch["input_ids"], [-1]),
                               tf.shape(masked_lm_part))
     original = float(tf.linalg.global_norm(gradients + [masked_lm_part, lookup]))  # every row of both parts

@@ -177,11 +177,6 @@ def convert_ids_to_tokens(inv_vocab, ids):
     return convert_by_vocab(inv_vocab, ids)
 
 
-def whitespace_tokenize(text):
-    """Strips and splits `text` on whitespace."""
-    return text.split()
-
-
 def validate_case_matches_checkpoint(do_lower_case, init_checkpoint):
     """Raises ValueError when `do_lower_case` contradicts a released model's name in `init_checkpoint`.
 

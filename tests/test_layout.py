@@ -89,3 +89,13 @@ def test_scripts_turn_onednn_on_before_tensorflow_loads_unless_the_environment_s
     first = [line for line in (PACKAGE.parent / script).read_text().split('"""', 2)[2].splitlines() if line][:2]
     assert first == ["import os", 'os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow '
                                   'loads: README, "TensorFlow settings"']
+
+
+def test_every_task_kind_has_a_data_record_and_a_model_record():
+    from bert_tf import kinds, tasks
+    from bert_tf.modeling import HEAD_SCOPES
+
+    assert tuple(kinds.KINDS) == tasks.KINDS
+    assert {task.kind for task in tasks.TASKS} <= set(tasks.KINDS)
+    for kind in kinds.KINDS.values():
+        assert kind.head in HEAD_SCOPES and hasattr(kind.model_class, kind.head), kind.name

@@ -104,8 +104,10 @@ def test_run_squad_v2_on_real_files(tmp_path):
                      "--version_2_with_negative", *SQUAD_FLAGS)
     results = check_squad_outputs(out, dev, version_2=True)
     assert (results["total"], results["HasAns_total"], results["NoAns_total"]) == (1407, 705, 702)
-    for key in ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "best_exact", "best_f1"):
-        assert 0.0 <= results[key] <= 100.0, key
+    for score in ("exact", "f1"):  # the official totals are the answerable and unanswerable parts, weighted
+        parts = results[f"HasAns_{score}"] * 705 + results[f"NoAns_{score}"] * 702
+        assert results[score] == pytest.approx(parts / 1407, rel=1e-12), score
+        assert results[f"best_{score}"] >= results[score] - 1e-9  # the threshold 0 is among those tried
     assert results["best_exact"] >= 100.0 * 702 / 1407 - 1e-9  # all-null is one of the thresholds tried
 
 
@@ -143,8 +145,8 @@ def test_run_classifier_conll2003_on_real_files(tmp_path):
                             "accuracy"}
     assert results["global_step"] == 300 // 16  # int(examples / batch x epochs), as the original
     assert results["loss"] == results["eval_loss"] > 0.0 and math.isfinite(results["eval_loss"])
-    for key in ("eval_accuracy", "precision", "recall", "f1", "accuracy"):
-        assert 0.0 <= results[key] <= 1.0, key
+    precision, recall = results["precision"], results["recall"]
+    assert results["f1"] == pytest.approx(2 * precision * recall / (precision + recall), rel=1e-12)
     # The model's token accuracy scores the first pieces inside max_seq_length; seqeval's scores every word, as
     # conlleval, and a word cut off gets NO_PIECE_TAG ("O"): right where its gold tag is "O". So the correct
     # counts differ by exactly those words.

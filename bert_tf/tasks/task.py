@@ -25,6 +25,7 @@ import numpy as np
 from bert_tf import finetuning_data as fd
 from bert_tf.tasks import outputs, squad_data
 
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Task:
     """One fine-tuning task. `files` maps a split (train, dev, test, ...) to a path under data_dir; `reader` is
@@ -111,7 +112,8 @@ KIND_DATA = {
     "classification": KindData(functools.partial(_pack_each, fd.convert_single_example), fd.feature_arrays,
                                outputs.write_class_predictions),
     "regression": KindData(functools.partial(_pack_each, fd.convert_single_example),
-                           functools.partial(fd.feature_arrays, label_dtype=np.float32), outputs.write_class_predictions),
+                           functools.partial(fd.feature_arrays, label_dtype=np.float32),
+                           outputs.write_class_predictions),
     "multiple_choice": KindData(_pack_choices, fd.feature_arrays, outputs.write_class_predictions),
     "tagging": KindData(functools.partial(_pack_each, fd.convert_tagged_example), fd.feature_arrays,
                         outputs.write_tag_predictions),
