@@ -13,14 +13,13 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: README, "TensorFlow settings"
 
 import json
-import re
 import time
 
 from absl import app, flags, logging
 
 from bert_tf import checkpoint_files, cli, tokenization
 from bert_tf.files import write_text
-from bert_tf.finetuning_data import pack_features
+from bert_tf.finetuning_data import read_text_pairs, text_pair_features
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_file", None, "Text file, one example per line ('A ||| B' for pairs).")
@@ -35,25 +34,6 @@ flags.DEFINE_string("master", None, "Accepted for compatibility with the origina
 flags.DEFINE_integer("num_tpu_cores", 8, "Accepted for compatibility with the original; unused.")
 flags.DEFINE_bool("use_one_hot_embeddings", False, "Accepted for compatibility; numerically identical either way.")
 flags.mark_flags_as_required(["input_file", "output_file", "init_checkpoint"])
-
-_PAIR = re.compile(r"^(.*) \|\|\| (.*)$")
-
-
-def read_examples(path):
-    """(text_a, text_b or None) per line, lines stripped; unique ids are line numbers from 0."""
-    with open(path, "rb") as f:
-        for raw in f:
-            line = tokenization.convert_to_unicode(raw).strip()
-            match = _PAIR.match(line)
-            yield (match.group(1), match.group(2)) if match else (line, None)
-
-
-def convert_examples(examples, max_seq_length, tokenizer):
-    """(text_a, text_b or None) pairs -> InputFeatures, as the original convert_examples_to_features: B only when
-    non-empty, and a B without word pieces (or truncated to none) packs a single segment (see pack_tokens)."""
-    return [pack_features(tokenizer.tokenize(a), tokenizer.tokenize(b) if b else None, max_seq_length, tokenizer)
-            for a, b in examples]
-
 
 def feature_json(unique_id, tokens, layer_outputs, layer_indexes, attention=(), attention_indexes=()):
     """One output line: per real token, each requested layer's values rounded to 6 decimals; with `attention`
@@ -97,7 +77,7 @@ def main(_):
         return ([out["encoder_outputs"][i] for i in layer_indexes],
                 [out["attention_probs"][i] for i in attention_indexes])
 
-    features = convert_examples(read_examples(FLAGS.input_file), FLAGS.max_seq_length, tokenizer)
+    features = text_pair_features(read_text_pairs(FLAGS.input_file), FLAGS.max_seq_length, tokenizer)
     lines, start = [], time.time()
     for begin in range(0, len(features), FLAGS.batch_size):
         batch = features[begin:begin + FLAGS.batch_size]

@@ -30,7 +30,7 @@ BERT_TF_TO_HF_ACT = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu", "
 _TF1_SKIP = re.compile(r"(^global_step$|/adam_[mv]$|AdamWeightDecayOptimizer)")
 _HF_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
             "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size",
-            "initializer_range")
+            "initializer_range", "pruned_heads")
 
 
 # ----------------------------------------------------------------------------------------------- configs

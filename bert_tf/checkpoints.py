@@ -150,7 +150,9 @@ def hf_to_tf1(state: dict, num_hidden_layers: int, source: str = "<state dict>")
             out[e.tf1] = np.ascontiguousarray(value.T if e.hf_transpose else value)
     # Buffers and tied copies that carry no weights of their own.
     ignorable = {"embeddings.position_ids", "cls.predictions.decoder.weight", "cls.predictions.decoder.bias"}
-    unexpected = sorted(set(state) - known - ignorable)
+    # A layer pruned of every head keeps empty [0, H] projections in Hugging Face: no weights to carry.
+    empty = {k for k, v in state.items() if 0 in np.shape(v)}
+    unexpected = sorted(set(state) - known - ignorable - empty)
     if unexpected:
         raise ValueError(f"{source}: unexpected Hugging Face tensors (not BERT body or head weights): "
                          + ", ".join(f"{k} {tuple(np.shape(state[k]))}" for k in unexpected))

@@ -58,6 +58,9 @@ class BertConfig:
       max_position_embeddings: rows of the position table; longer sequences are an error.
       type_vocab_size: rows of the token-type table (code default 16; every released config says 2).
       initializer_range: stddev of the truncated-normal initialiser.
+      pruned_heads: the attention heads removed from each layer, {layer: heads}, numbered as in the unpruned
+        layer (Hugging Face's `pruned_heads`); each layer keeps N - len(pruned_heads[layer]) heads. Not in the
+        original schema: written to `bert_config.json` only when not empty.
     """
 
     vocab_size: int
@@ -71,6 +74,7 @@ class BertConfig:
     max_position_embeddings: int = 512
     type_vocab_size: int = 16
     initializer_range: float = 0.02
+    pruned_heads: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -88,11 +92,18 @@ class BertConfig:
         if not isinstance(self.initializer_range, (int, float)) or self.initializer_range <= 0:
             raise ValueError(f"BertConfig.initializer_range must be > 0, got {self.initializer_range!r}")
         check_activation("BertConfig", self.hidden_act)
+        object.__setattr__(self, "pruned_heads", _pruned_heads(self.pruned_heads, self.num_hidden_layers,
+                                                               self.num_attention_heads))
 
     @property
     def head_size(self) -> int:
         """D = H / N."""
         return self.hidden_size // self.num_attention_heads
+
+    def heads_per_layer(self) -> tuple[int, ...]:
+        """N of each layer once `pruned_heads` are removed."""
+        pruned = dict(self.pruned_heads)
+        return tuple(self.num_attention_heads - len(pruned.get(i, ())) for i in range(self.num_hidden_layers))
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "<dict>") -> BertConfig:
@@ -123,7 +134,11 @@ class BertConfig:
         return cls.from_dict(values, source=path)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        pruned = values.pop("pruned_heads")
+        if pruned:
+            values["pruned_heads"] = {str(layer): list(heads) for layer, heads in pruned}
+        return values
 
     def to_json_string(self) -> str:
         """Indent 2, sorted keys, trailing newline: the original's serialisation."""
@@ -134,4 +149,22 @@ class BertConfig:
 
     def replace(self, **changes) -> BertConfig:
         return dataclasses.replace(self, **changes)
+
+
+def _pruned_heads(value, num_layers, num_heads):
+    """`pruned_heads` as sorted ((layer, (head, ...)), ...) from a mapping (JSON keys are strings) or pairs;
+    ValueError naming a layer or head that does not exist."""
+    pairs = value.items() if isinstance(value, dict) else (value or ())
+    pruned = {}
+    for layer, heads in pairs:
+        layer = int(layer)
+        if not 0 <= layer < num_layers:
+            raise ValueError(f"BertConfig.pruned_heads: layer {layer} does not exist (0..{num_layers - 1})")
+        for head in heads:
+            if not isinstance(head, int) or not 0 <= head < num_heads:
+                raise ValueError(f"BertConfig.pruned_heads: head {head!r} of layer {layer} does not exist "
+                                 f"(0..{num_heads - 1})")
+        if set(heads):
+            pruned[layer] = tuple(sorted(set(pruned.get(layer, ())) | set(heads)))
+    return tuple(sorted(pruned.items()))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 
 import numpy as np
 
@@ -107,6 +108,27 @@ def pack_features(tokens_a, tokens_b, max_seq_length: int, tokenizer, label_id=0
         raise ValueError(f"max_seq_length must be >= 3, got {max_seq_length}")
     tokens, segment_ids = pack_tokens(tokens_a, tokens_b, max_seq_length)
     return _padded(tokens, segment_ids, max_seq_length, tokenizer, label_id)
+
+
+_PAIR = re.compile(r"^(.*) \|\|\| (.*)$")
+
+
+def read_text_pairs(path):
+    """extract_features' input: (text_a, text_b or None) per line, lines stripped; "A ||| B" is a pair."""
+    from bert_tf.tokenization import convert_to_unicode
+
+    with open(path, "rb") as f:
+        for raw in f:
+            line = convert_to_unicode(raw).strip()
+            match = _PAIR.match(line)
+            yield (match.group(1), match.group(2)) if match else (line, None)
+
+
+def text_pair_features(pairs, max_seq_length, tokenizer):
+    """(text_a, text_b or None) pairs -> InputFeatures, as the original convert_examples_to_features: B only when
+    non-empty, and a B without word pieces (or truncated to none) packs a single segment (see pack_tokens)."""
+    return [pack_features(tokenizer.tokenize(a), tokenizer.tokenize(b) if b else None, max_seq_length, tokenizer)
+            for a, b in pairs]
 
 
 def _padded(tokens, segment_ids, max_seq_length, tokenizer, label_id) -> InputFeatures:

@@ -60,7 +60,7 @@ def test_a_bert_config_makes_the_original_plan(config):
     (dict(depths=((0,), (2,))), "must use every one of the 2 blocks"),
     (dict(depths=((0,),)), "must use every one of the 2 blocks"),
     (dict(depths=((0,), ())), "at least one block at every depth"),
-    (dict(blocks=(BlockPlan(0, 8, 37), BlockPlan(4, 8, 37))), "blocks\\[0\\].num_attention_heads"),
+    (dict(blocks=(BlockPlan(-1, 8, 37), BlockPlan(4, 8, 37))), "blocks\\[0\\].num_attention_heads"),
     (dict(hidden_act="swish"), "hidden_act 'swish'")])
 def test_bad_plans_are_refused_naming_the_field(changes, message):
     with pytest.raises(ValueError, match=message):

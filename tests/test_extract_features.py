@@ -72,11 +72,11 @@ def test_bad_arguments_fail_clearly(config, tmp_path):
 GRID_A = ["", "\u200b", "cat", "the cat", "a long long line lines the cat sat"]
 GRID_B = [None, "", "\u200b", "\x05", " \t", "cat", "the cat", "a long long line lines the cat sat"]
 GRID_LENGTHS = [3, 4, 5, 6, 8]
-# Lines for read_examples: pairs need " ||| " after stripping; a second one stays in B.
+# Lines for read_text_pairs: pairs need " ||| " after stripping; a second one stays in B.
 LINES = ["cat ||| \u200b", "the cat |||  \t", "\x05 ||| sat", "a ||| b ||| c", "|||x", "  hello world  "]
 # The packing (and line parsing) of the original extract_features and of ours, each in its own process: both
 # define the same absl flags at import. Each prints [[tokens, input_ids, input_mask, segment ids] per example]
-# for the grid at every length, then the (text_a, text_b) that read_examples gives for LINES.
+# for the grid at every length, then the (text_a, text_b) that read_text_pairs gives for LINES.
 _ORIGINAL = ORIGINAL_IMPORTS + """
 from bert import extract_features, tokenization
 extract_features.FLAGS(["oracle"])
@@ -91,15 +91,14 @@ json.dump([packed, lines], open(sys.argv[2], "w"))
 """
 _OURS = """
 import json, sys
-sys.path.insert(0, sys.argv[3])
-import extract_features
 from bert_tf import tokenization
+from bert_tf.finetuning_data import read_text_pairs, text_pair_features
 job = json.load(open(sys.argv[1]))
 tokenizer = tokenization.FullTokenizer(job["vocab"], do_lower_case=True)
 packed = [[[list(f.tokens), list(f.input_ids), list(f.input_mask), list(f.segment_ids)]
-           for f in extract_features.convert_examples(job["pairs"], length, tokenizer)]
+           for f in text_pair_features(job["pairs"], length, tokenizer)]
           for length in job["lengths"]]
-json.dump([packed, [list(e) for e in extract_features.read_examples(job["lines"])]], open(sys.argv[2], "w"))
+json.dump([packed, [list(e) for e in read_text_pairs(job["lines"])]], open(sys.argv[2], "w"))
 """
 
 

@@ -18,6 +18,7 @@ LEVELS = {
     "text_ops": 1, "finetuning_data": 1, "pretraining_data": 1, "tasks": 1, "vocab_learning": 1,
     "modeling": 2, "optimization": 2, "objectives": 2,
     "training": 3, "checkpoints": 3, "checkpoint_files": 3, "kinds": 3, "export": 3, "finetuning": 3, "cli": 3,
+    "analysis": 3,
 }
 
 
@@ -73,7 +74,7 @@ def test_importing_bert_tf_changes_no_environment_variable():
 
 
 @pytest.mark.parametrize("script", ["run_pretraining.py", "run_classifier.py", "run_squad.py", "extract_features.py",
-                                    "export_encoder.py"])
+                                    "export_encoder.py", "analyze_attention.py"])
 @pytest.mark.parametrize("given, expected", [(None, "1"), ("0", "0")])
 def test_scripts_turn_onednn_on_before_tensorflow_loads_unless_the_environment_says_otherwise(script, given,
                                                                                               expected):

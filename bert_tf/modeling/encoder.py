@@ -117,7 +117,20 @@ class BertEncoder(ConfiguredModel):
             names += dense_names(self.pooler, "bert/pooler/dense", "pooler.dense")
         return names
 
-    def call(self, inputs, training=None, return_attention_probs=False):
+    def heads_per_run(self):
+        """N of each block run, in run order (one per layer for BERT)."""
+        return [self.encoder_layers[i].settings["num_attention_heads"] for depth in self.plan.depths for i in depth]
+
+    def _check_head_mask(self, head_mask):
+        heads = self.heads_per_run()
+        shapes = [tuple(gates.shape) for gates in head_mask]
+        if len(shapes) != len(heads) or any(not s or s[-1] != n for s, n in zip(shapes, heads, strict=False)):
+            raise ValueError(f"head_mask of shapes {shapes} does not fit this encoder, whose layers have {heads} "
+                             "heads: give one [N] (or [B, N]) gate vector per layer")
+
+    def call(self, inputs, training=None, return_attention_probs=False, head_mask=None):
+        """`head_mask`: one [N] gate vector per block run (a list, or a [runs, N] tensor when every block has N
+        heads); 0 removes a head's context, 1 keeps it (`SelfAttention`)."""
         input_ids = inputs["input_ids"]
         input_mask = inputs.get("input_mask")
         segment_ids = inputs.get("segment_ids")
@@ -130,10 +143,14 @@ class BertEncoder(ConfiguredModel):
         if self.embedding_projection is not None:
             x = self.embedding_projection(x)  # [B, S, H]
         mask_adder = attention_mask_adder(input_mask)  # [B, 1, 1, T]
+        if head_mask is not None:
+            self._check_head_mask(head_mask)
         encoder_outputs, attention_probs = [], []
         for depth in self.plan.depths:
             for index in depth:
-                x, probs = self.encoder_layers[index](x, mask_adder, training=training)  # [B, S, H], [B, N, S, T]
+                gates = None if head_mask is None else head_mask[len(attention_probs)]  # [N]
+                x, probs = self.encoder_layers[index](x, mask_adder, head_mask=gates,
+                                                      training=training)  # [B, S, H], [B, N, S, T]
                 attention_probs.append(probs)
             encoder_outputs.append(x)
         if self.final_layer_norm is not None:

@@ -127,9 +127,10 @@ class SpanHead(SizedLayer):
 class EncoderModel(ConfiguredModel):
     """A BertEncoder (`self.encoder`) and heads (attributes named as HEAD_SCOPES' keys).
 
-    `call(inputs, training, return_attention_probs=False)` runs the encoder on `encoder_inputs(inputs)` and
-    returns `head_outputs(...)`, a dict; with `return_attention_probs` it also holds `attention_probs` (the
-    encoder's, one [B, N, S, T] per block run). Subclasses build their heads and define `head_outputs`.
+    `call(inputs, training, return_attention_probs=False, head_mask=None)` runs the encoder on
+    `encoder_inputs(inputs)` (with `head_mask`'s gates, see BertEncoder) and returns `head_outputs(...)`, a dict;
+    with `return_attention_probs` it also holds `attention_probs` (the encoder's, one [B, N, S, T] per block run).
+    Subclasses build their heads and define `head_outputs`.
     """
 
     # False where no head reads `pooled_output` and it is no output users rely on (taggers, span labelers): a
@@ -151,9 +152,9 @@ class EncoderModel(ConfiguredModel):
     def head_outputs(self, encoded, inputs, training):
         raise NotImplementedError
 
-    def call(self, inputs, training=None, return_attention_probs=False):
+    def call(self, inputs, training=None, return_attention_probs=False, head_mask=None):
         encoded = self.encoder(self.encoder_inputs(inputs), training=training,
-                               return_attention_probs=return_attention_probs)
+                               return_attention_probs=return_attention_probs, head_mask=head_mask)
         outputs = self.head_outputs(encoded, inputs, training)
         if return_attention_probs:
             outputs["attention_probs"] = encoded["attention_probs"]

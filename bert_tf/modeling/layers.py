@@ -170,7 +170,7 @@ class BertEmbeddings(SizedLayer):
 def _block_settings(hidden_size, num_attention_heads, attention_head_size, hidden_dropout_prob,
                     attention_probs_dropout_prob, initializer_range, layer_norm_epsilon, norm_first):
     if attention_head_size is None:
-        if hidden_size % num_attention_heads:
+        if not num_attention_heads or hidden_size % num_attention_heads:
             raise ValueError(f"hidden_size {hidden_size} is not a multiple of num_attention_heads "
                              f"{num_attention_heads}: give attention_head_size")
         attention_head_size = hidden_size // num_attention_heads
@@ -185,7 +185,8 @@ class SelfAttention(SizedLayer):
     """Multi-head self-attention with its output projection and residual (docs/ORIGINAL.md §1.2 steps 1-2).
 
     Post-LN (the original): LayerNorm(x + dropout(dense(attention(x)))). norm_first: x + dropout(dense(
-    attention(LayerNorm(x)))). N heads of size D: N * D need not be H (heads pruned from a block).
+    attention(LayerNorm(x)))). N heads of size D: N * D need not be H (heads pruned from a block); with N = 0
+    the attention adds its output bias alone (as Hugging Face after pruning every head of a layer).
     """
 
     def __init__(self, hidden_size, num_attention_heads, attention_head_size=None, hidden_dropout_prob=0.1,
@@ -196,9 +197,11 @@ class SelfAttention(SizedLayer):
                                          norm_first), **kwargs)
         s = self.settings
         width = s["num_attention_heads"] * s["attention_head_size"]
-        self.query = dense(width, "query", initializer_range)
-        self.key = dense(width, "key", initializer_range)
-        self.value = dense(width, "value", initializer_range)
+        self.query = self.key = self.value = None  # Keras has no Dense of 0 units: no projections without heads
+        if width:
+            self.query = dense(width, "query", initializer_range)
+            self.key = dense(width, "key", initializer_range)
+            self.value = dense(width, "value", initializer_range)
         self.output_dense = dense(hidden_size, "output", initializer_range)
         self.layer_norm = layer_norm(layer_norm_epsilon)
         self.probs_dropout = keras.layers.Dropout(attention_probs_dropout_prob)
@@ -207,27 +210,34 @@ class SelfAttention(SizedLayer):
     def build(self, input_shape=None):
         s = self.settings
         for sublayer in (self.query, self.key, self.value):
-            sublayer.build((None, s["hidden_size"]))
+            if sublayer is not None:
+                sublayer.build((None, s["hidden_size"]))
         self.output_dense.build((None, s["num_attention_heads"] * s["attention_head_size"]))
         self.layer_norm.build((None, s["hidden_size"]))
         self.built = True
 
     def weight_names(self):
-        return [*dense_names(self.query, "self/query", "self.query"),
-                *dense_names(self.key, "self/key", "self.key"),
-                *dense_names(self.value, "self/value", "self.value"),
+        projections = [] if self.query is None else [*dense_names(self.query, "self/query", "self.query"),
+                                                      *dense_names(self.key, "self/key", "self.key"),
+                                                      *dense_names(self.value, "self/value", "self.value")]
+        return [*projections,
                 *dense_names(self.output_dense, "output/dense", "output.dense"),
                 *layer_norm_names(self.layer_norm, "output/LayerNorm", "output.LayerNorm")]
 
     def _split_heads(self, x, batch, seq):
         return ops.reshape(x, (batch, seq, self.settings["num_attention_heads"], self.settings["attention_head_size"]))
 
-    def call(self, x, mask_adder, training=None):
+    def call(self, x, mask_adder, head_mask=None, training=None):
         """Returns (output [B, S, H], attention probabilities [B, N, S, T]: float32, or float64 for a float64
-        model)."""
+        model). `head_mask` [N] gates each head's probabilities (after dropout): 0 removes the head's context,
+        as Michel et al.'s gates; the probabilities returned are the ungated ones."""
         s = self.settings
         batch, seq = ops.shape(x)[0], ops.shape(x)[1]
         inputs = self.layer_norm(x) if s["norm_first"] else x
+        if self.query is None:
+            context = ops.zeros((batch, seq, 0), x.dtype)  # [B, S, 0]
+            probs = ops.zeros((batch, 0, seq, seq), "float64" if x.dtype == "float64" else "float32")
+            return self._output(context, x, training), probs
         q = self._split_heads(self.query(inputs), batch, seq)  # [B, S, N, D]
         k = self._split_heads(self.key(inputs), batch, seq)  # [B, T, N, D]
         v = self._split_heads(self.value(inputs), batch, seq)  # [B, T, N, D]
@@ -239,10 +249,15 @@ class SelfAttention(SizedLayer):
         scores = ops.cast(scores, dtype) * (1.0 / math.sqrt(s["attention_head_size"]))
         probs = ops.softmax(scores + ops.cast(mask_adder, dtype), axis=-1)  # [B, N, S, T]
         probs_c = ops.cast(self.probs_dropout(probs, training=training), v.dtype)
+        if head_mask is not None:
+            probs_c = probs_c * ops.cast(head_mask, v.dtype)[..., None, None]  # [N] or [B, N] -> [B, N, S, T]
         context = ops.einsum("bnst,btnd->bsnd", probs_c, v)  # [B, S, N, D]
         context = ops.reshape(context, (batch, seq, s["num_attention_heads"] * s["attention_head_size"]))
+        return self._output(context, x, training), probs
+
+    def _output(self, context, x, training):
         out = self.output_dropout(self.output_dense(context), training=training) + x  # [B, S, H]
-        return (out if s["norm_first"] else self.layer_norm(out)), probs
+        return out if self.settings["norm_first"] else self.layer_norm(out)
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -276,9 +291,9 @@ class TransformerBlock(SizedLayer):
                 *dense_names(self.output_dense, "output/dense", "output.dense"),
                 *layer_norm_names(self.layer_norm, "output/LayerNorm", "output.LayerNorm")]
 
-    def call(self, x, mask_adder, training=None):
-        """Returns (output [B, S, H], attention probabilities [B, N, S, T])."""
-        attended, probs = self.attention(x, mask_adder, training=training)
+    def call(self, x, mask_adder, head_mask=None, training=None):
+        """Returns (output [B, S, H], attention probabilities [B, N, S, T]); `head_mask` [N] gates the heads."""
+        attended, probs = self.attention(x, mask_adder, head_mask=head_mask, training=training)
         inputs = self.layer_norm(attended) if self.settings["norm_first"] else attended
         inner = self.intermediate(inputs)  # [B, S, I]
         out = self.output_dropout(self.output_dense(inner), training=training) + attended  # [B, S, H]

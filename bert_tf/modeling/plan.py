@@ -14,8 +14,8 @@ from bert_tf.config import BertConfig, check_activation, check_positive
 
 @dataclasses.dataclass(frozen=True)
 class BlockPlan:
-    """One Transformer block's sizes: N heads of size D (N * D may differ from H once heads are pruned) and
-    the feed-forward inner width I."""
+    """One Transformer block's sizes: N heads of size D (N * D may differ from H once heads are pruned; N = 0
+    leaves the attention sub-layer its output bias alone) and the feed-forward inner width I."""
 
     num_attention_heads: int
     attention_head_size: int
@@ -66,8 +66,11 @@ class EncoderPlan:
         for name in ("vocab_size", "hidden_size", "embedding_size", "max_position_embeddings"):
             check_positive("EncoderPlan", name, getattr(self, name))
         for i, block in enumerate(self.blocks):
-            for name in ("num_attention_heads", "attention_head_size", "intermediate_size"):
+            for name in ("attention_head_size", "intermediate_size"):
                 check_positive("EncoderPlan", f"blocks[{i}].{name}", getattr(block, name))
+            heads = block.num_attention_heads
+            if isinstance(heads, bool) or not isinstance(heads, int) or heads < 0:
+                raise ValueError(f"EncoderPlan.blocks[{i}].num_attention_heads must be an integer >= 0, got {heads!r}")
         if not self.depths or any(not d for d in self.depths):
             raise ValueError(f"EncoderPlan.depths must name at least one block at every depth, got {self.depths}")
         used = {i for depth in self.depths for i in depth}
@@ -83,10 +86,11 @@ class EncoderPlan:
 
     @classmethod
     def from_bert_config(cls, config: BertConfig) -> EncoderPlan:
-        """The original BERT: one block per depth, post-LN, embeddings as wide as the blocks."""
-        block = BlockPlan(config.num_attention_heads, config.head_size, config.intermediate_size)
-        return cls(vocab_size=config.vocab_size, hidden_size=config.hidden_size,
-                   blocks=(block,) * config.num_hidden_layers,
+        """The original BERT: one block per depth, post-LN, embeddings as wide as the blocks (and the heads of
+        each layer less its `pruned_heads`)."""
+        blocks = tuple(BlockPlan(heads, config.head_size, config.intermediate_size)
+                       for heads in config.heads_per_layer())
+        return cls(vocab_size=config.vocab_size, hidden_size=config.hidden_size, blocks=blocks,
                    depths=tuple((i,) for i in range(config.num_hidden_layers)),
                    type_vocab_size=config.type_vocab_size, max_position_embeddings=config.max_position_embeddings,
                    hidden_act=config.hidden_act, hidden_dropout_prob=config.hidden_dropout_prob,
