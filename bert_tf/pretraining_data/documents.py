@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from bert_tf.files import utf8_error
+
 
 def expand_input_patterns(patterns):
     """Comma-separated globs (a string) or a sequence of globs -> the list of files, pattern by pattern.
@@ -56,14 +58,9 @@ def _read_text(path):
     """The bytes of `path` without "\\r", checked to be UTF-8 (see `read_lines`)."""
     with open(path, "rb") as reader:
         data = reader.read().replace(b"\r", b"")
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line_start = data.rfind(b"\n", 0, err.start) + 1
-        line = data.count(b"\n", 0, err.start) + 1
-        raise ValueError(
-            f"{path}:{line}: not valid UTF-8 ({err.reason}: byte 0x{data[err.start]:02x} at column "
-            f"{err.start - line_start + 1})") from None
+    error = utf8_error(path, data)
+    if error:
+        raise ValueError(error)
     return data
 
 
