@@ -78,10 +78,10 @@ def read_squad_examples(path: str, training: bool, version_2_with_negative: bool
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: not a SQuAD file ({error!r})") from None
     examples, skipped = [], 0
-    for article in data:
-        for paragraph in article["paragraphs"]:
-            words, char_to_word = split_context(paragraph["context"])
-            for qa in paragraph["qas"]:
+    for a, article in enumerate(data):
+        for p, paragraph in enumerate(_field(path, f"article {a}", article, "paragraphs")):
+            words, char_to_word = split_context(_field(path, f"article {a} paragraph {p}", paragraph, "context"))
+            for qa in _field(path, f"article {a} paragraph {p}", paragraph, "qas"):
                 example = _example(path, qa, words, char_to_word, training, version_2_with_negative)
                 skipped += example is None
                 if example is not None:
@@ -93,20 +93,32 @@ def read_squad_examples(path: str, training: bool, version_2_with_negative: bool
     return examples
 
 
+def _field(path, where, record, key, hint=""):
+    """record[key], or a ValueError naming the file, the record and the key (the original: a bare KeyError)."""
+    try:
+        return record[key]
+    except (KeyError, TypeError, IndexError):
+        raise ValueError(f"{path}: {where} has no {key!r}{hint}") from None
+
+
 def _example(path, qa, words, char_to_word, training, version_2_with_negative):
-    answers = tuple(answer["text"] for answer in qa.get("answers", ()))
-    example = SquadExample(qa["id"], qa["question"], tuple(words), answers=answers)
+    qa_id = _field(path, "a question", qa, "id")
+    where = f"question {qa_id}"
+    answers = tuple(_field(path, f"{where} answer", answer, "text") for answer in qa.get("answers", ()))
+    example = SquadExample(qa_id, _field(path, where, qa, "question"), tuple(words), answers=answers)
     if not training:
         return example
-    impossible = bool(qa["is_impossible"]) if version_2_with_negative else False
+    impossible = version_2_with_negative and bool(_field(
+        path, where, qa, "is_impossible", " (a SQuAD v1.1 file read with --version_2_with_negative?)"))
     if impossible:
         return dataclasses.replace(example, orig_answer_text="", start_position=-1, end_position=-1,
                                    is_impossible=True)
-    if len(qa["answers"]) != 1:
-        raise ValueError(f"{path}: question {qa['id']}: for training, each question should have exactly 1 answer")
+    if len(_field(path, where, qa, "answers", " (training needs each question's answer)")) != 1:
+        raise ValueError(f"{path}: question {qa_id}: for training, each question should have exactly 1 answer")
     answer = qa["answers"][0]
-    text, offset = answer["text"], answer["answer_start"]
-    start, end = _answer_words(path, qa["id"], char_to_word, offset, len(text))
+    text, offset = _field(path, f"{where} answer", answer, "text"), _field(path, f"{where} answer", answer,
+                                                                              "answer_start")
+    start, end = _answer_words(path, qa_id, char_to_word, offset, len(text))
     if " ".join(words[start:end + 1]).find(" ".join(text.split())) == -1:
         logging.warning("could not find answer: %r vs. %r", " ".join(words[start:end + 1]), " ".join(text.split()))
         return None

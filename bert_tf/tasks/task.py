@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from bert_tf import files
 from bert_tf import finetuning_data as fd
 from bert_tf.tasks import outputs, squad_data
 
@@ -60,7 +61,15 @@ class Task:
         path = self.path(data_dir, split)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"task {self.name}: no {split} file {path}")
-        return self.reader(path, split, self.labels)
+        return self.read_file(path, split)
+
+    def read_file(self, path: str, split: str) -> list:
+        """The examples of the file `path` read as `split`; text that is not UTF-8 is a ValueError naming its
+        line (the readers' text decoding would name only a byte position)."""
+        try:
+            return self.reader(path, split, self.labels)
+        except UnicodeDecodeError:
+            raise ValueError(files.utf8_error(path)) from None
 
     def features(self, examples: list, tokenizer, max_seq_length: int, **options) -> list:
         """Examples -> packed features (span options: training, doc_stride, max_query_length)."""
