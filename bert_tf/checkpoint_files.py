@@ -89,9 +89,20 @@ def read_tf1(prefix: str) -> dict[str, np.ndarray]:
 
     if not os.path.exists(prefix + ".index"):
         raise FileNotFoundError(f"TF1 checkpoint not found: {prefix}.index does not exist")
-    reader = tf.train.load_checkpoint(prefix)
-    return {name: reader.get_tensor(name) for name in sorted(reader.get_variable_to_shape_map())
-            if not _TF1_SKIP.search(name)}
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        return {name: reader.get_tensor(name) for name in sorted(reader.get_variable_to_shape_map())
+                if not _TF1_SKIP.search(name)}
+    except (tf.errors.OpError, IndexError) as error:
+        raise damaged(prefix, error) from None
+
+
+def damaged(path: str, error: Exception) -> ValueError:
+    """The error for a checkpoint file that cannot be read (truncated, overwritten, not a checkpoint): the readers'
+    own (TensorFlow's "Read less bytes than requested", safetensors' header errors) do not say which file."""
+    lines = str(error).strip().splitlines()
+    return ValueError(f"{path}: cannot read this checkpoint: damaged or incomplete "
+                      f"({lines[0] if lines else type(error).__name__})")
 
 
 def write_tf1(weights: dict[str, np.ndarray], prefix: str) -> None:
@@ -126,13 +137,17 @@ def tf1_prefix(path: str) -> str:
 
 def read_hf(directory: str) -> dict[str, np.ndarray]:
     """Reads `model.safetensors` from a HF checkpoint folder (no pickle loading)."""
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
     path = os.path.join(directory, "model.safetensors")
     if not os.path.exists(path):
         raise FileNotFoundError(f"Hugging Face checkpoint not found: {path} does not exist "
                                 "(only safetensors are read; pickled pytorch_model.bin is not loaded)")
-    return load_file(path)
+    try:
+        return load_file(path)
+    except SafetensorError as error:
+        raise damaged(path, error) from None
 
 
 def write_hf(state: dict[str, np.ndarray], directory: str) -> None:

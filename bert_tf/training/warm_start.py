@@ -26,7 +26,10 @@ def read_training_checkpoint(prefix, model):
     weights = {}
     for name, (_, transpose) in checkpoints.keras_variables(model).items():
         if reader.has_tensor(_checkpoint_key(name)):
-            value = reader.get_tensor(_checkpoint_key(name))
+            try:
+                value = reader.get_tensor(_checkpoint_key(name))
+            except (tf.errors.OpError, IndexError) as error:
+                raise checkpoint_files.damaged(prefix, error) from None
             weights[name] = value.T if transpose else value
     return weights
 
