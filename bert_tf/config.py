@@ -131,7 +131,13 @@ class BertConfig:
             raise ValueError(f"{path}: not valid JSON ({e})") from None
         if not isinstance(values, dict):
             raise ValueError(f"{path}: expected a JSON object, got {type(values).__name__}")
-        return cls.from_dict(values, source=path)
+        config = cls.from_dict(values, source=path)
+        if "hidden_act" not in values:
+            # The code default would make it the tanh GELU, which a config written for Hugging Face's exact "gelu"
+            # (or another activation) did not mean; every released bert_config.json names it.
+            raise ValueError(f"{path}: no 'hidden_act': say \"gelu\" (the original's tanh approximation), "
+                             "\"gelu_exact\" (erf, Hugging Face's \"gelu\"), \"relu\" or \"tanh\"")
+        return config
 
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)

@@ -39,7 +39,8 @@ def test_released_config_with_extra_keys_loads_without_warning(tmp_path, caplog)
 
 def test_unknown_key_warns_and_names_the_key(tmp_path, caplog):
     path = tmp_path / "bert_config.json"
-    path.write_text(json.dumps({"vocab_size": 10, "hidden_size": 8, "num_attention_heads": 2, "colour": "red"}))
+    path.write_text(json.dumps({"vocab_size": 10, "hidden_size": 8, "num_attention_heads": 2, "hidden_act": "gelu",
+                                "colour": "red"}))
     with caplog.at_level(logging.WARNING):
         BertConfig.from_json_file(str(path))
     assert "colour" in caplog.text and str(path) in caplog.text
