@@ -65,12 +65,13 @@ def test_classifier_signatures_serve_rest_requests_like_the_python_model(classif
     examples = [tf.train.Example(features=tf.train.Features(feature={
         k: tf.train.Feature(int64_list=tf.train.Int64List(value=inputs[k][i])) for k in export.FEATURE_KEYS}))
         .SerializeToString() for i in range(len(pairs))]
-    rows, columns, ids, serialized, thousand = serve(tmp_path, saved, [
+    limit = export.DEFAULT_LIMITS.max_batch_size  # the largest request a SavedModel takes by default
+    rows, columns, ids, serialized, largest = serve(tmp_path, saved, [
         ("serving_default", {"instances": [{"text_a": a, "text_b": b} for a, b in pairs]}),
         ("serving_default", {"inputs": {"text_a": [a for a, _ in pairs], "text_b": [b for _, b in pairs]}}),
         ("serve_ids", {"inputs": {k: inputs[k].tolist() for k in export.FEATURE_KEYS}}),
         ("serve_examples", {"instances": [{"b64": base64.b64encode(e).decode()} for e in examples]}),
-        ("serving_default", {"inputs": {"text_a": ["the cat"] * 1000, "text_b": ["sat"] * 1000}}),
+        ("serving_default", {"inputs": {"text_a": ["the cat"] * limit, "text_b": ["sat"] * limit}}),
     ])
     np.testing.assert_allclose([p["probabilities"] for p in rows["predictions"]], expected, atol=1e-6)
     assert [p["labels"] for p in rows["predictions"]] == [["no", "maybe", "yes"][i] for i in expected.argmax(-1)]
@@ -78,7 +79,7 @@ def test_classifier_signatures_serve_rest_requests_like_the_python_model(classif
         body = response.get("outputs") or {"probabilities": [p["probabilities"] for p in response["predictions"]]}
         np.testing.assert_allclose(body["probabilities"], expected, atol=1e-6)
     single, _ = python_probabilities(model, tokenizer, [("the cat", "sat")])
-    np.testing.assert_allclose(thousand["outputs"]["probabilities"], np.repeat(single, 1000, 0), atol=1e-6)
+    np.testing.assert_allclose(largest["outputs"]["probabilities"], np.repeat(single, limit, 0), atol=1e-6)
 
 
 def test_regression_export_returns_scores(config, tmp_path):

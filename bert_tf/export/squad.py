@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from bert_tf.export import FEATURE_KEYS, _ids_spec, _save, parse_examples
+from bert_tf.export import DEFAULT_LIMITS, FEATURE_KEYS, _ids_spec, _save, parse_examples
+from bert_tf.export.requests import checked_ids, checked_texts, checked_windows
 from bert_tf.modeling import BertSpanLabeler
 from bert_tf.text_ops import BertTextTokenizer, pack_inputs
 
@@ -53,16 +54,26 @@ def _first_max(values, segments, count, ok):
     return best, tf.math.unsorted_segment_min(first, segments, count)
 
 
-def _max_context_owner(pieces, window_starts, window_lengths):
-    """For each piece of `pieces` (flat): the index of its max-context window among its example's windows."""
+def _max_context_owner(pieces, max_doc, step):
+    """For each piece of `pieces` (flat): the index of its max-context window among its example's windows.
+
+    Only the windows that hold a piece compete for it, and they are known in closed form (`_windows`: window k
+    starts at k * step and holds max_doc pieces, or the rest): k from ceil((p - max_doc + 1) / step) to
+    floor(p / step). So each piece scores at most ceil(max_doc / step) windows: memory linear in the context
+    (scoring every window of the example for every piece grew with its square)."""
     example = pieces.value_rowids()  # [P]
-    local = tf.range(tf.size(example, tf.int64)) - tf.gather(pieces.row_splits, example)
-    starts, lengths = tf.gather(window_starts, example), tf.gather(window_lengths, example)  # [P, (windows)]
-    rows, start, length = starts.value_rowids(), starts.flat_values, lengths.flat_values
-    position, end = tf.gather(local, rows), start + length - 1
+    position = tf.range(tf.size(example, tf.int64)) - tf.gather(pieces.row_splits, example)
+    doc_length, max_doc, step = (tf.gather(t, example) for t in (pieces.row_lengths(), max_doc, step))
+    first = tf.maximum(tf.constant(0, tf.int64), (position - max_doc + step) // step)
+    candidates = tf.ragged.range(first, position // step + 1)  # [P, (windows holding the piece)]
+    rows, window = candidates.value_rowids(), candidates.flat_values
+    start = window * tf.gather(step, rows)
+    length = tf.minimum(tf.gather(doc_length, rows) - start, tf.gather(max_doc, rows))
+    position = tf.gather(position, rows)
+    end = start + length - 1
     score = tf.cast(tf.minimum(position - start, end - position), tf.float64) + 0.01 * tf.cast(length, tf.float64)
-    _, first = _first_max(score, rows, tf.size(example), (start <= position) & (position <= end))
-    return first - starts.row_splits[:-1]  # flat candidate index -> window index within the example
+    _, best = _first_max(score, rows, tf.size(example), tf.ones_like(score, tf.bool))  # ties: the first window
+    return tf.gather(window, best)
 
 
 class SquadPacker(tf.Module):
@@ -87,14 +98,15 @@ class SquadPacker(tf.Module):
         return words, pieces, piece_word
 
     def _windows(self, query_length, doc_length):
-        """`doc_spans` in closed form: ragged [B, (windows)] starts and lengths. Every window but the last is full
-        and the next starts min(max_doc, doc_stride) later; an empty context gets one empty window."""
+        """`doc_spans` in closed form: ragged [B, (windows)] starts and lengths, and max_doc and step [B]. Every
+        window but the last is full (max_doc pieces) and the next starts step = min(max_doc, doc_stride) later; an
+        empty context gets one empty window."""
         max_doc = self.max_seq_length - 3 - query_length  # [B]
         step = tf.minimum(max_doc, self.doc_stride)
         count = 1 + tf.maximum(tf.constant(0, tf.int64), (doc_length - max_doc + step - 1) // step)
         index = tf.ragged.range(count)  # [B, (windows)]
         starts = index * step[:, None]
-        return starts, tf.minimum(doc_length[:, None] - starts, max_doc[:, None])
+        return starts, tf.minimum(doc_length[:, None] - starts, max_doc[:, None]), max_doc, step
 
     def pack(self, question, context):
         """Returns (words [B, (words)], dict of input_ids, input_mask, segment_ids [F, S] int32, `example` [F]
@@ -104,8 +116,8 @@ class SquadPacker(tf.Module):
                                   message="question and context need the same batch size")
         query = self.tokenizer.tokenize(question)[:, :self.max_query_length]  # [B, (q)]
         words, pieces, piece_word = self._pieces(context)
-        window_starts, window_lengths = self._windows(query.row_lengths(), pieces.row_lengths())
-        owner = _max_context_owner(pieces, window_starts, window_lengths)  # [P]
+        window_starts, window_lengths, max_doc, step = self._windows(query.row_lengths(), pieces.row_lengths())
+        owner = _max_context_owner(pieces, max_doc, step)  # [P]
         example = window_starts.value_rowids()  # [F]
         window = tf.ragged.range(window_starts.row_lengths()).flat_values  # index within the example
         start, length = window_starts.flat_values, window_lengths.flat_values  # [F]
@@ -155,19 +167,26 @@ def best_spans(start_logits, end_logits, features, num_examples, n_best_size, ma
 class SquadServer(tf.Module):
     """A fine-tuned BertSpanLabeler behind three signatures (see `export_squad`)."""
 
-    def __init__(self, model, packer, n_best_size, max_answer_length, version_2_with_negative):
+    def __init__(self, model, packer, n_best_size, max_answer_length, version_2_with_negative, limits):
         super().__init__(name="squad_server")
         self.model, self.packer = model, packer
         self.n_best_size, self.max_answer_length = n_best_size, max_answer_length
         self.version_2_with_negative = version_2_with_negative
+        self.limits = limits
 
     def logits(self, features):
         out = self.model({k: features[k] for k in FEATURE_KEYS}, training=False)
         return {k: tf.cast(out[k], tf.float32) for k in ("start_logits", "end_logits")}  # [F, S] each
 
+    def id_logits(self, features):
+        return self.logits(checked_ids(features, self.limits, self.model.plan))
+
     def answer(self, question, context):
         """Raw text [B] -> the best span's words, logits and word indices (and v2's null score)."""
-        words, features = self.packer.pack(question, context)
+        texts = checked_texts({"question": question, "context": context}, self.limits)
+        question = texts["question"]
+        words, features = self.packer.pack(question, texts["context"])
+        features = {**features, **checked_windows({k: features[k] for k in FEATURE_KEYS}, self.limits)}
         logits = self.logits(features)
         start_logits, end_logits = logits["start_logits"], logits["end_logits"]
         feature, start, end, found = best_spans(start_logits, end_logits, features, tf.size(question),
@@ -190,13 +209,14 @@ class SquadServer(tf.Module):
 
     def examples(self, serialized):
         """Serialized tf.Examples -> logits, and their `unique_ids` (0 where absent) as the original's predict."""
-        logits = self.logits(parse_examples(serialized, self.packer.max_seq_length))
+        logits = self.id_logits(parse_examples(serialized, self.packer.max_seq_length))
         spec = {"unique_ids": tf.io.FixedLenFeature([], tf.int64, default_value=0)}
         return {**logits, **tf.io.parse_example(serialized, spec)}
 
 
 def export_squad(model, export_dir, vocab_file, do_lower_case, max_seq_length, doc_stride=128,
-                 max_query_length=64, n_best_size=20, max_answer_length=30, version_2_with_negative=False):
+                 max_query_length=64, n_best_size=20, max_answer_length=30, version_2_with_negative=False,
+                 limits=DEFAULT_LIMITS):
     """Writes a SavedModel with signatures for a fine-tuned `BertSpanLabeler` (run_squad's flags and defaults).
 
     - `serving_default`: `question`, `context` string [B] -> `answer` string [B], `start_logit`, `end_logit`
@@ -204,20 +224,23 @@ def export_squad(model, export_dir, vocab_file, do_lower_case, max_seq_length, d
     - `serve_ids`: `input_ids`, `input_mask`, `segment_ids` int32 [B, S] -> `start_logits`, `end_logits` [B, S].
     - `serve_examples`: serialized tf.Examples with the original features (int64 `input_ids`, `input_mask`,
       `segment_ids` of length max_seq_length; optional `unique_ids`) -> the logits and `unique_ids` [B].
+
+    `limits` bound each request (`bert_tf.export.requests`: max_batch_size counts questions and their windows).
+    Returns the folder written.
     """
     if not isinstance(model, BertSpanLabeler):
         raise ValueError(f"export_squad exports span models (BertSpanLabeler); got a {type(model).__name__}")
     if n_best_size < 1 or max_answer_length < 1:
         raise ValueError(f"n_best_size ({n_best_size}) and max_answer_length ({max_answer_length}) must be >= 1")
     packer = SquadPacker(vocab_file, do_lower_case, max_seq_length, doc_stride, max_query_length)
-    server = SquadServer(model, packer, n_best_size, max_answer_length, version_2_with_negative)
+    server = SquadServer(model, packer, n_best_size, max_answer_length, version_2_with_negative, limits)
     server.serve_text = tf.function(server.answer, input_signature=[
         tf.TensorSpec([None], tf.string, name="question"), tf.TensorSpec([None], tf.string, name="context")])
     server.serve_ids = tf.function(
-        lambda input_ids, input_mask, segment_ids: server.logits(
+        lambda input_ids, input_mask, segment_ids: server.id_logits(
             {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}),
         input_signature=[_ids_spec(k) for k in FEATURE_KEYS])
     server.serve_examples = tf.function(server.examples, input_signature=[
         tf.TensorSpec([None], tf.string, name="examples")])
-    _save(server, export_dir, {"serving_default": server.serve_text, "serve_ids": server.serve_ids,
-                               "serve_examples": server.serve_examples})
+    return _save(server, export_dir, {"serving_default": server.serve_text, "serve_ids": server.serve_ids,
+                                      "serve_examples": server.serve_examples}, "span", limits)
