@@ -266,7 +266,7 @@ def test_attention_and_gradient_scores_by_hand(config):
         x = embeddings.layer_norm(x + embeddings.position_embeddings[:x.shape[1]][None])
         adder = (1.0 - tf.cast(one["input_mask"], tf.float32)[:, None, None, :]) * -10000.0
         for block in model.encoder.encoder_layers:
-            x, _ = block(x, adder)
+            x, *_ = block(x, adder)
         logits = model.classifier(model.encoder.pooler(x[:, 0]))
         top = tf.reduce_max(logits)
     np.testing.assert_allclose(gradient[row], tf.norm(tape.gradient(top, lookup), axis=-1).numpy()[0], rtol=1e-4)

@@ -81,12 +81,13 @@ def test_attention_scaling_and_masked_key_probability(config):
     # Scores are Q.K^T / sqrt(D): with all-equal keys and values 1/sqrt(8) scaling is visible through softmax.
     attention = model.encoder_layers[0].attention
     x = np.random.default_rng(1).normal(size=(1, 3, 32)).astype(np.float32)
-    _, p = attention(x, attention_mask_adder(np.ones((1, 3))))
+    _, p, raw = attention(x, attention_mask_adder(np.ones((1, 3))))
     q = (x @ attention.query.kernel.numpy() + attention.query.bias.numpy()).reshape(3, 4, 8)
     k = (x @ attention.key.kernel.numpy() + attention.key.bias.numpy()).reshape(3, 4, 8)
     scores = np.einsum("snd,tnd->nst", q, k) / math.sqrt(8)
     expected = np.exp(scores) / np.exp(scores).sum(-1, keepdims=True)
     np.testing.assert_allclose(p.numpy()[0], expected, atol=1e-6)
+    np.testing.assert_allclose(raw.numpy()[0], scores, atol=1e-5)  # the scores: before the mask and softmax
 
 
 def test_padding_invariance_and_padded_queries_still_computed(config):

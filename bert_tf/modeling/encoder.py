@@ -52,7 +52,8 @@ class BertEncoder(ConfiguredModel):
     Returns a dict: `sequence_output` [B, S, H], `pooled_output` [B, H], `encoder_outputs` (list of L [B, S, H],
     one per depth, the embedding output not included, as the original's `all_encoder_layers`),
     `embedding_output` [B, S, E], and with `return_attention_probs=True` also `attention_probs` (one [B, N, S, T]
-    per block run, in order: L of them when each depth runs one block).
+    per block run, in order: L of them when each depth runs one block) and `attention_scores` (the same runs'
+    QK^T / sqrt(D), before the mask and the softmax).
 
     with_pooler=False: no pooler weights and no `pooled_output`, for checkpoints saved without one (Hugging Face
     BertForMaskedLM, BertModel(add_pooling_layer=False)); `pooler` is then None.
@@ -145,13 +146,14 @@ class BertEncoder(ConfiguredModel):
         mask_adder = attention_mask_adder(input_mask)  # [B, 1, 1, T]
         if head_mask is not None:
             self._check_head_mask(head_mask)
-        encoder_outputs, attention_probs = [], []
+        encoder_outputs, attention_probs, attention_scores = [], [], []
         for depth in self.plan.depths:
             for index in depth:
                 gates = None if head_mask is None else head_mask[len(attention_probs)]  # [N]
-                x, probs = self.encoder_layers[index](x, mask_adder, head_mask=gates,
-                                                      training=training)  # [B, S, H], [B, N, S, T]
+                x, probs, scores = self.encoder_layers[index](x, mask_adder, head_mask=gates,
+                                                              training=training)  # [B, S, H], [B, N, S, T] x 2
                 attention_probs.append(probs)
+                attention_scores.append(scores)
             encoder_outputs.append(x)
         if self.final_layer_norm is not None:
             x = self.final_layer_norm(x)
@@ -159,5 +161,5 @@ class BertEncoder(ConfiguredModel):
         if self.pooler is not None:
             outputs["pooled_output"] = self.pooler(x[:, 0])  # [B, H]: dense+tanh on [CLS], no dropout
         if return_attention_probs:
-            outputs["attention_probs"] = attention_probs
+            outputs["attention_probs"], outputs["attention_scores"] = attention_probs, attention_scores
         return outputs

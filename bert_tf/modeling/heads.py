@@ -157,7 +157,8 @@ class EncoderModel(ConfiguredModel):
                                return_attention_probs=return_attention_probs, head_mask=head_mask)
         outputs = self.head_outputs(encoded, inputs, training)
         if return_attention_probs:
-            outputs["attention_probs"] = encoded["attention_probs"]
+            outputs["attention_probs"], outputs["attention_scores"] = (encoded["attention_probs"],
+                                                                       encoded["attention_scores"])
         return outputs
 
     def heads(self):

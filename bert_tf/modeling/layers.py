@@ -228,16 +228,17 @@ class SelfAttention(SizedLayer):
         return ops.reshape(x, (batch, seq, self.settings["num_attention_heads"], self.settings["attention_head_size"]))
 
     def call(self, x, mask_adder, head_mask=None, training=None):
-        """Returns (output [B, S, H], attention probabilities [B, N, S, T]: float32, or float64 for a float64
-        model). `head_mask` [N] gates each head's probabilities (after dropout): 0 removes the head's context,
-        as Michel et al.'s gates; the probabilities returned are the ungated ones."""
+        """Returns (output [B, S, H], attention probabilities [B, N, S, T], scores [B, N, S, T]): the scores are
+        QK^T / sqrt(D) before the mask and the softmax; both float32, or float64 for a float64 model. `head_mask`
+        [N] (or [B, N]) gates each head's probabilities (after dropout): 0 removes the head's context, as Michel et
+        al.'s gates; the probabilities returned are the ungated ones."""
         s = self.settings
         batch, seq = ops.shape(x)[0], ops.shape(x)[1]
         inputs = self.layer_norm(x) if s["norm_first"] else x
         if self.query is None:
             context = ops.zeros((batch, seq, 0), x.dtype)  # [B, S, 0]
             probs = ops.zeros((batch, 0, seq, seq), "float64" if x.dtype == "float64" else "float32")
-            return self._output(context, x, training), probs
+            return self._output(context, x, training), probs, probs
         q = self._split_heads(self.query(inputs), batch, seq)  # [B, S, N, D]
         k = self._split_heads(self.key(inputs), batch, seq)  # [B, T, N, D]
         v = self._split_heads(self.value(inputs), batch, seq)  # [B, T, N, D]
@@ -253,7 +254,7 @@ class SelfAttention(SizedLayer):
             probs_c = probs_c * ops.cast(head_mask, v.dtype)[..., None, None]  # [N] or [B, N] -> [B, N, S, T]
         context = ops.einsum("bnst,btnd->bsnd", probs_c, v)  # [B, S, N, D]
         context = ops.reshape(context, (batch, seq, s["num_attention_heads"] * s["attention_head_size"]))
-        return self._output(context, x, training), probs
+        return self._output(context, x, training), probs, scores
 
     def _output(self, context, x, training):
         out = self.output_dropout(self.output_dense(context), training=training) + x  # [B, S, H]
@@ -292,9 +293,10 @@ class TransformerBlock(SizedLayer):
                 *layer_norm_names(self.layer_norm, "output/LayerNorm", "output.LayerNorm")]
 
     def call(self, x, mask_adder, head_mask=None, training=None):
-        """Returns (output [B, S, H], attention probabilities [B, N, S, T]); `head_mask` [N] gates the heads."""
-        attended, probs = self.attention(x, mask_adder, head_mask=head_mask, training=training)
+        """Returns (output [B, S, H], attention probabilities and scores [B, N, S, T]); `head_mask` gates the
+        heads (SelfAttention)."""
+        attended, probs, scores = self.attention(x, mask_adder, head_mask=head_mask, training=training)
         inputs = self.layer_norm(attended) if self.settings["norm_first"] else attended
         inner = self.intermediate(inputs)  # [B, S, I]
         out = self.output_dropout(self.output_dense(inner), training=training) + attended  # [B, S, H]
-        return (out if self.settings["norm_first"] else self.layer_norm(out)), probs
+        return (out if self.settings["norm_first"] else self.layer_norm(out)), probs, scores
