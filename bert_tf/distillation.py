@@ -36,7 +36,8 @@ class Scaled(Objective):
 
     def __init__(self, inner, factor):
         self.inner, self.factor = inner, float(factor)
-        self.name, self.features, self.outputs, self.sum_keys = inner.name, inner.features, inner.outputs, inner.sum_keys
+        self.name, self.features, self.outputs = inner.name, inner.features, inner.outputs
+        self.sum_keys = inner.sum_keys
 
     def totals(self, features):
         return self.inner.totals(features)
