@@ -202,3 +202,25 @@ class CosineHidden(Objective):
 
     def metrics(self, sums, num_batches):
         return {"cosine_distance": float(sums["cosine_distance"]) / float(sums["cosine_count"])}
+
+
+def layers_of(weights, layers):
+    """Canonical weights of a student made of the teacher's `layers` (in order) and everything else of the
+    teacher's (embeddings, pooler, heads): DistilBERT's initialisation, taking one layer in k."""
+    prefix = "bert/encoder/layer_"
+    student = {k: v for k, v in weights.items() if not k.startswith(prefix)}
+    for new, old in enumerate(layers):
+        old_scope = f"{prefix}{old}/"
+        found = {k: v for k, v in weights.items() if k.startswith(old_scope)}
+        if not found:
+            raise ValueError(f"the teacher has no layer {old}")
+        student.update({f"{prefix}{new}/{k[len(old_scope):]}": v for k, v in found.items()})
+    return student
+
+
+def check_vocab(student_config, teacher_config, student_source, teacher_source):
+    """A student must read the teacher's token ids: refuse another vocabulary size, naming both sources."""
+    if student_config.vocab_size != teacher_config.vocab_size:
+        raise ValueError(f"the student ({student_source}) has a vocabulary of {student_config.vocab_size} tokens "
+                         f"and the teacher ({teacher_source}) one of {teacher_config.vocab_size}: a student must "
+                         "use the teacher's vocabulary")

@@ -121,3 +121,28 @@ def test_cosine_loss_is_one_minus_cosine_over_real_tokens():
     cos = (student * teacher).sum(-1) / np.linalg.norm(student, axis=-1) / np.linalg.norm(teacher, axis=-1)
     mask = features()["input_mask"]
     np.testing.assert_allclose(loss, (mask * (1 - cos)).sum() / mask.sum(), rtol=1e-5)
+
+
+def test_a_student_of_every_other_layer_runs_them_as_the_teacher_did():
+    from helpers import random_weights, tiny_config, tiny_inputs
+
+    from bert_tf import checkpoint_files
+
+    teacher_config = tiny_config(num_hidden_layers=4)
+    weights = random_weights(teacher_config)
+    student_weights = distillation.layers_of(weights, [0, 2])
+    student = checkpoint_files.build_model(teacher_config.replace(num_hidden_layers=2), student_weights)
+    teacher = checkpoint_files.build_model(teacher_config, weights)
+    inputs = tiny_inputs()
+    # The student's first layer is the teacher's: the same output on the same input.
+    np.testing.assert_array_equal(student(inputs)["encoder_outputs"][0].numpy(),
+                                  teacher(inputs)["encoder_outputs"][0].numpy())
+    np.testing.assert_array_equal(student_weights["bert/encoder/layer_1/output/dense/kernel"],
+                                  weights["bert/encoder/layer_2/output/dense/kernel"])
+    assert "bert/encoder/layer_2/output/dense/kernel" not in student_weights
+    assert student_weights["cls/predictions/output_bias"] is weights["cls/predictions/output_bias"]
+    with pytest.raises(ValueError, match="the teacher has no layer 7"):
+        distillation.layers_of(weights, [0, 7])
+    with pytest.raises(ValueError, match="the student \\(s.json\\) has a vocabulary of 98 tokens and the teacher "
+                                         "\\(t.json\\) one of 99"):
+        distillation.check_vocab(tiny_config(vocab_size=98), teacher_config, "s.json", "t.json")
