@@ -13,21 +13,26 @@ eval_results.txt has them (docs/ORIGINAL.md §5.4).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import math
 import os
 
 import numpy as np
 import tensorflow as tf
 
 from bert_tf import checkpoint_files, checkpoints, kinds
+from bert_tf.config import check_positive
 from bert_tf.finetuning_data import train_steps
-from bert_tf.training import Trainer, TrainingOptions, precision_policy, warm_start
+from bert_tf.training import Trainer, TrainingOptions, output_dir, precision_policy, warm_start
 
 
 @dataclasses.dataclass(frozen=True)
 class FineTuningOptions:
     """How to fine-tune; defaults are the original run_classifier.py / run_squad.py flags (docs/ORIGINAL.md §8).
-    gradient_accumulation_steps and keep_checkpoint_max go beyond them, as in pretraining."""
+    gradient_accumulation_steps and keep_checkpoint_max go beyond them, as in pretraining; resume_changed_run
+    continues a run in output_dir that was made with other settings (`output_dir.check_run_config`).
+    Bad values are a ValueError naming the field (the flag of the same name) before anything runs."""
 
     output_dir: str
     max_seq_length: int = 128
@@ -45,6 +50,19 @@ class FineTuningOptions:
     save_checkpoints_steps: int = 1000
     keep_checkpoint_max: int = 5
     gradient_accumulation_steps: int = 1
+    resume_changed_run: bool = False
+
+    def __post_init__(self):
+        for name in ("max_seq_length", "train_batch_size", "eval_batch_size", "predict_batch_size",
+                     "iterations_per_loop", "save_checkpoints_steps", "keep_checkpoint_max",
+                     "gradient_accumulation_steps"):
+            check_positive("FineTuningOptions", name, getattr(self, name))
+        for name in ("learning_rate", "num_train_epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"FineTuningOptions.{name} must be a finite number > 0, got {value!r}")
+        if not 0 <= self.warmup_proportion <= 1:
+            raise ValueError(f"FineTuningOptions.warmup_proportion must lie in [0, 1], got {self.warmup_proportion!r}")
 
 
 class FineTuning:
@@ -56,6 +74,7 @@ class FineTuning:
         self.kind = kinds.get(task.kind)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.global_step = 0  # of the weights in self.model: steps trained, or read from the checkpoint loaded
+        self.init_checkpoint = None  # what warm_start read: part of the run's settings
         with self.strategy.scope(), precision_policy(options.precision):
             self.model = self.kind.model(config, task)
 
@@ -65,7 +84,12 @@ class FineTuning:
         if not init_checkpoint:
             logging.warning("no checkpoint to start from: %s keeps its random initial weights", self.task.name)
             return []
-        return warm_start(self.model, init_checkpoint, config_file=config_file)
+        self.init_checkpoint = init_checkpoint
+        restored = warm_start(self.model, init_checkpoint, config_file=config_file)
+        bad = [n for n, w in checkpoints.get_weights(self.model).items() if not np.isfinite(w).all()]
+        if bad:  # a diverged model's results would be NaN throughout
+            raise ValueError(f"{init_checkpoint}: weights hold NaN or Inf ({', '.join(bad[:3])})")
+        return restored
 
     def restore_trained(self, init_checkpoint, config_file=None):
         """For evaluation or prediction without training: the fine-tuned weights in output_dir when there are
@@ -74,7 +98,10 @@ class FineTuning:
         trained = os.path.join(self.options.output_dir, checkpoint_files.TF1_CHECKPOINT_NAME)
         if not os.path.exists(trained + ".index"):
             return self.warm_start(init_checkpoint, config_file)
-        self.global_step = _checkpoint_step(trained)
+        try:
+            self.global_step = _checkpoint_step(trained)
+        except (tf.errors.OpError, IndexError) as error:
+            raise checkpoint_files.damaged(trained, error) from None
         return self.warm_start(trained, config_file)
 
     def trainer(self, num_steps, num_warmup_steps):
@@ -90,24 +117,43 @@ class FineTuning:
 
     def train(self, features, num_examples):
         """Trains on `features` for int(num_examples / batch x epochs) steps, resuming from output_dir's latest
-        training checkpoint if there is one; returns the last metrics (None if nothing was left to train).
-        `save` then writes the result in the original layout."""
+        good training checkpoint if there is one; returns the last metrics (None if nothing was left to train).
+        `save` then writes the result in the original layout.
+
+        A run in an output_dir holding a run of other settings or data is refused (`run_config`), one whose loss
+        or weights become NaN or Inf stops with FloatingPointError naming the last good checkpoint, and the
+        output_dir is locked against other processes meanwhile.
+        """
         o = self.options
         num_steps, num_warmup = train_steps(num_examples, o.train_batch_size, o.num_train_epochs, o.warmup_proportion)
         if num_steps < 1:
             raise ValueError(f"{num_examples} examples at batch {o.train_batch_size} x {o.num_train_epochs} epochs "
                              "make no training step")
-        trainer = self.trainer(num_steps, num_warmup)
-        done = trainer.restore()
-        logging.info("training %s: %d examples, %d steps, %d warm-up%s", self.task.name, num_examples, num_steps,
-                     num_warmup, f", resuming at step {done}" if done else "")
-        results = None
-        if done < num_steps:
-            results = trainer.train(lambda context: self.task.dataset(
-                features, context.get_per_replica_batch_size(o.train_batch_size), training=True, seed=o.seed,
-                input_context=context))
+        with output_dir.hold(o.output_dir):
+            output_dir.check_run_config(o.output_dir, self.run_config(features, num_steps), o.resume_changed_run)
+            trainer = self.trainer(num_steps, num_warmup)
+            done = trainer.restore()
+            logging.info("training %s: %d examples, %d steps, %d warm-up%s", self.task.name, num_examples,
+                         num_steps, num_warmup, f", resuming at step {done}" if done else "")
+            results = None
+            if done < num_steps:
+                results = trainer.train(lambda context: self.task.dataset(
+                    features, context.get_per_replica_batch_size(o.train_batch_size), training=True, seed=o.seed,
+                    input_context=context))
         self.global_step = num_steps
         return results
+
+    def run_config(self, features, num_steps):
+        """What makes a fine-tuning run the run it is: task, model config, initial checkpoint, the settings that
+        change the updates, and a digest of the training features (data, vocab, casing, lengths)."""
+        o, digest = self.options, hashlib.sha256()
+        for key, array in sorted(self.task.arrays(features).items()):
+            digest.update(key.encode() + np.ascontiguousarray(array).tobytes())
+        settings = ("max_seq_length", "train_batch_size", "learning_rate", "num_train_epochs", "warmup_proportion",
+                    "optimizer", "precision", "seed", "gradient_accumulation_steps")
+        return {"task": self.task.name, "bert_config": self.config.to_dict(), "init_checkpoint": self.init_checkpoint,
+                **{name: getattr(o, name) for name in settings}, "num_train_steps": num_steps,
+                "train_features": len(features), "train_features_sha256": digest.hexdigest()}
 
     def save(self, vocab_file=None):
         """The fine-tuned weights in the original layout, global_step included as the original's checkpoints

@@ -2,9 +2,11 @@
 the pretraining run on it.
 
 Modules: `options` (TrainingOptions, strategies, precision), `trainer` (the loop), `pretraining` (the original
-run_pretraining on the Trainer), `inputs` (pretraining dataset_fns), `warm_start`.
+run_pretraining on the Trainer), `inputs` (pretraining dataset_fns), `warm_start`, `output_dir` (one run per
+output_dir: its lock and settings).
 """
 
+from bert_tf.training import output_dir
 from bert_tf.training.inputs import record_input, text_input
 from bert_tf.training.options import (
     PRECISIONS,
@@ -19,5 +21,5 @@ from bert_tf.training.trainer import CHECKPOINT_NAME, Trainer, write_scalars
 from bert_tf.training.warm_start import read_training_checkpoint, warm_start
 
 __all__ = ["CHECKPOINT_NAME", "PRECISIONS", "STRATEGIES", "TF1_EXPORT_DIR", "Pretraining", "PretrainingOptions",
-           "Trainer", "TrainingOptions", "create_strategy", "precision_policy", "read_training_checkpoint",
-           "record_input", "text_input", "warm_start", "write_scalars"]
+           "Trainer", "TrainingOptions", "create_strategy", "output_dir", "precision_policy",
+           "read_training_checkpoint", "record_input", "text_input", "warm_start", "write_scalars"]

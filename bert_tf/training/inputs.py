@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 
 
-def record_input(input_file, batch_size, max_seq_length, max_predictions_per_seq, is_training, seed=None):
-    """A `dataset_fn` over pretraining TFRecords (the original format), sharded per input pipeline."""
+def record_input(input_file, batch_size, max_seq_length, max_predictions_per_seq, is_training, seed=None,
+                 config=None):
+    """A `dataset_fn` over pretraining TFRecords (the original format), sharded per input pipeline; with the
+    model's `config`, every record's ids are checked against its vocab and type vocab."""
     from bert_tf.pretraining_data import pretraining_dataset
 
+    sizes = {} if config is None else {"vocab_size": config.vocab_size, "type_vocab_size": config.type_vocab_size}
     return lambda context: pretraining_dataset(input_file, batch_size, max_seq_length, max_predictions_per_seq,
-                                               is_training, input_context=context, seed=seed)
+                                               is_training, input_context=context, seed=seed, **sizes)
 
 
 def text_input(input_file, tokenizer, batch_size, max_seq_length, max_predictions_per_seq, is_training,

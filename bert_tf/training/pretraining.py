@@ -7,6 +7,7 @@ original's `eval_results.txt` and, after training, the weights in the original l
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
@@ -46,6 +47,14 @@ class Pretraining(Trainer):
         if not tf.train.latest_checkpoint(self.options.output_dir) and init_checkpoint:
             warm_start(self.model, init_checkpoint, config_file=config_file)
         return super().restore()
+
+    def run_config(self, inputs, init_checkpoint=None):
+        """What makes a pretraining run the run it is (`output_dir.check_run_config`): the model config, the
+        settings that change the updates, the initial checkpoint and `inputs` (what describes the data)."""
+        ignored = {"output_dir", "eval_batch_size", "save_checkpoints_steps", "steps_per_execution", "max_eval_steps",
+                   "use_xla", "keep_checkpoint_max"}
+        settings = {k: v for k, v in dataclasses.asdict(self.options).items() if k not in ignored}
+        return {"bert_config": self.config.to_dict(), **settings, "init_checkpoint": init_checkpoint, **inputs}
 
     def export_tf1(self, vocab_file=None):
         """The model's weights as an original-layout checkpoint folder (`bert_model.ckpt` + bert_config.json)."""

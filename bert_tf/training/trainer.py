@@ -15,6 +15,8 @@ clipped by (the tied word-embedding table's gradient in TF1's form: `Trainer._gr
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import logging
 import os
 import shutil
@@ -28,6 +30,7 @@ from tensorflow.core.framework import summary_pb2
 from bert_tf import checkpoints, objectives
 from bert_tf.modeling import recording_tied_reads
 from bert_tf.optimization import create_optimizer
+from bert_tf.training import output_dir
 
 CHECKPOINT_NAME = "ckpt"  # training checkpoints: <output_dir>/ckpt-<step>.{index,data-*}
 SUM = tf.distribute.ReduceOp.SUM
@@ -76,6 +79,9 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self._checkpoint_dir, max_to_keep=options.keep_checkpoint_max,
             checkpoint_name=CHECKPOINT_NAME, step_counter=self.global_step)
+        self.last_good = None  # the checkpoint restored or last saved: what a failed run falls back to
+        self._finite_fn = tf.function(lambda: tf.reduce_all([tf.reduce_all(tf.math.is_finite(v))
+                                                             for v in self.variables]))
         self._gradients_fn = tf.function(self._gradients, jit_compile=options.use_xla)
         self._train_fn = tf.function(self._train_loop)
         self._eval_fn = tf.function(self._eval_step)
@@ -90,19 +96,70 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------ checkpoints
 
+    def holding_output_dir(self):
+        """output_dir's lock (`output_dir.hold`) for the chief; other workers write only their own subfolder."""
+        return output_dir.hold(self.options.output_dir) if self.is_chief else contextlib.nullcontext()
+
     def restore(self):
-        """Resumes from the latest checkpoint in output_dir, if any; returns the step training continues from."""
-        latest = tf.train.latest_checkpoint(self.options.output_dir)
-        if latest:
-            self.checkpoint.read(latest).assert_existing_objects_matched()
-            logging.info("resuming from %s at step %d", latest, self.step)
-        return self.step
+        """Resumes from the latest good checkpoint in output_dir, if any; returns the step training continues from.
+
+        A checkpoint that cannot be read (truncated by a full disk or a crash, damaged) or whose weights are not
+        finite is skipped with a warning naming it, and the one before it restored. ValueError, naming them, when
+        checkpoints exist and none is good. Temporaries that a killed save left are removed first.
+        """
+        directory = self.options.output_dir
+        with self.holding_output_dir():
+            if self.is_chief:
+                _remove_checkpoint_temporaries(directory)
+            state = tf.train.get_checkpoint_state(directory)
+            if state is None:
+                return self.step
+            candidates = list(dict.fromkeys([state.model_checkpoint_path,
+                                             *reversed(state.all_model_checkpoint_paths)]))
+            skipped = []
+            for path in candidates:
+                problem = self._read(path)
+                if problem is None:
+                    self.last_good = path
+                    if skipped:
+                        logging.warning("skipped %s; resuming from the previous good checkpoint",
+                                        "; ".join(skipped))
+                    logging.info("resuming from %s at step %d", path, self.step)
+                    return self.step
+                skipped.append(f"{path}: {problem}")
+                logging.warning("cannot resume from %s", skipped[-1])
+            raise ValueError(f"no checkpoint in {directory} can be restored ({'; '.join(skipped)}): move them away "
+                             "to start afresh")
+
+    def _read(self, path):
+        """Restores `path`; returns why it is not good (None when it is)."""
+        try:
+            self.checkpoint.read(path).assert_existing_objects_matched()
+        except (tf.errors.OpError, IndexError, AssertionError, ValueError) as error:
+            lines = str(error).strip().splitlines()
+            return f"damaged or incomplete ({lines[0] if lines else type(error).__name__})"
+        if not bool(self._finite_fn()):
+            return "its weights hold NaN or Inf"
+        return None
 
     def save(self):
-        """Writes ckpt-<step> (every worker writes; only the chief's copy is kept) and returns its prefix."""
-        path = self.manager.save(checkpoint_number=self.global_step)
+        """Writes ckpt-<step> (every worker writes; only the chief's copy is kept) and returns its prefix.
+
+        Raises FloatingPointError, writing nothing, when a weight is NaN or Inf: a run that diverged never rotates
+        good checkpoints out. A save that fails (a full disk) leaves no partial checkpoint behind.
+        """
+        if not bool(self._finite_fn()):
+            bad = [v.path for v in self.variables if not np.isfinite(v.numpy()).all()]
+            raise self._diverged(f"weights hold NaN or Inf after step {self.step} ({', '.join(bad[:3])}"
+                                 f"{', ...' if len(bad) > 3 else ''})")
+        try:
+            path = self.manager.save(checkpoint_number=self.global_step)
+        except BaseException:
+            _remove_checkpoint_temporaries(self._checkpoint_dir, f"{CHECKPOINT_NAME}-{self.step}")
+            raise
         if not self.is_chief:
             shutil.rmtree(self._checkpoint_dir, ignore_errors=True)
+        self.last_good = path
         return path
 
     # ------------------------------------------------------------------------------------ replica steps
@@ -251,8 +308,16 @@ class Trainer:
         resumed run sees the batches an uninterrupted one would.
 
         Raises:
-          FloatingPointError: the loss became NaN or Inf; the last good checkpoint is left as it was.
+          FloatingPointError: the loss or a weight became NaN or Inf; the last good checkpoint is left as it was.
         """
+        with self.holding_output_dir():
+            return self._train(dataset_fn)
+
+    def _diverged(self, what):
+        return FloatingPointError(f"{what}; stopping without saving. The last good checkpoint is "
+                                  f"{self.last_good or 'none (no checkpoint was saved)'}")
+
+    def _train(self, dataset_fn):
         options, step = self.options, self.step
         iterator = self.distribute(dataset_fn, skip_steps=step)
         writer = self._summary_writer("train")
@@ -262,9 +327,7 @@ class Trainer:
             count = min(options.steps_per_execution, options.num_train_steps - step, next_save - step)
             totals = {k: float(v) for k, v in self._train_fn(iterator, tf.constant(count)).items()}
             if not np.isfinite(totals["loss"]):
-                raise FloatingPointError(
-                    f"loss is {totals['loss']} in steps {step + 1}..{step + count}; stopping. The last good "
-                    f"checkpoint is {self.manager.latest_checkpoint or 'none (no checkpoint was saved)'}")
+                raise self._diverged(f"loss is {totals['loss']} in steps {step + 1}..{step + count}")
             self.global_step.assign_add(count)
             step += count
             results = self._train_results(totals, count, step)
@@ -325,3 +388,13 @@ def _duration(seconds):
         return "?"
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _remove_checkpoint_temporaries(directory, prefix=f"{CHECKPOINT_NAME}-*"):
+    """Removes what an interrupted checkpoint save leaves: TensorFlow writes `<prefix>_temp/` shards and a
+    `checkpoint.tmp*` state file, removed only when the save completes. Called with output_dir's lock held (no
+    other run is saving there)."""
+    for path in glob.glob(os.path.join(glob.escape(directory), f"{prefix}_temp")):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in glob.glob(os.path.join(glob.escape(directory), "checkpoint.tmp*")):
+        os.unlink(path)
