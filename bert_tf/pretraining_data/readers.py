@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from bert_tf.pretraining_data.creation import read_counts
 from bert_tf.pretraining_data.documents import expand_input_patterns
+from bert_tf.pretraining_data.records import check_framing
 
 
 def feature_spec(max_seq_length, max_predictions_per_seq):
@@ -34,11 +35,13 @@ def parse_records(serialized, max_seq_length, max_predictions_per_seq):
 
 
 def check_record_files(files, max_seq_length, max_predictions_per_seq):
-    """Raises ValueError when a file's `<file>.json` says it was made with other lengths (else the parse fails
-    later with the cryptic "Can't parse serialized Example"); returns the total instance count when every file
-    has its JSON, else None."""
+    """Raises ValueError when a file is not a complete TFRecord file (`records.check_framing`: truncated, damaged,
+    or something else) or its `<file>.json` says it was made with other lengths (else the parse fails later with
+    the cryptic "Can't parse serialized Example"); returns the total instance count when every file has its JSON,
+    else None."""
     total = 0
     for path in files:
+        check_framing(path)
         info = read_counts(path)
         if info is None:
             total = None
@@ -51,9 +54,33 @@ def check_record_files(files, max_seq_length, max_predictions_per_seq):
     return total
 
 
+def id_checks(vocab_size, type_vocab_size, max_seq_length, max_predictions_per_seq):
+    """`check(name, index, record)` -> the record, once its ids fit the model: input_ids and masked_lm_ids in
+    [0, vocab_size), segment_ids in [0, type_vocab_size), masked_lm_positions in [0, max_seq_length); else an
+    error naming the file and record (a model would fail on the lookup naming neither, or train on garbage)."""
+    spec = feature_spec(max_seq_length, max_predictions_per_seq)
+    bounds = {"input_ids": vocab_size, "masked_lm_ids": vocab_size, "segment_ids": max(type_vocab_size, 1),
+              "masked_lm_positions": max_seq_length}
+
+    def check(name, index, record):
+        parsed = tf.io.parse_single_example(record, {k: spec[k] for k in bounds})
+        asserts = []
+        for key, bound in bounds.items():
+            values = parsed[key]
+            where = tf.strings.join([name, ": record ", tf.strings.as_string(index), f": {key} holds ",
+                                     tf.strings.reduce_join(tf.strings.as_string(values), separator=" "),
+                                     f"; they must lie in [0, {bound})"])
+            asserts.append(tf.debugging.Assert(
+                tf.reduce_all((values >= 0) & (values < bound)), [where]))
+        with tf.control_dependencies(asserts):
+            return tf.identity(record)
+
+    return check
+
+
 def pretraining_dataset(input_files, batch_size, max_seq_length, max_predictions_per_seq, is_training,
                         input_context=None, num_cpu_threads=4, shuffle_buffer=100, seed=None, repeat=True,
-                        drop_remainder=True):
+                        drop_remainder=True, vocab_size=None, type_vocab_size=2):
     """The original `input_fn_builder` as a tf.data.Dataset of feature dicts.
 
     Args:
@@ -66,6 +93,7 @@ def pretraining_dataset(input_files, batch_size, max_seq_length, max_predictions
       seed: makes the shuffles and the interleave order deterministic (the original is sloppy).
       repeat: loop forever as the original does (training and eval); False gives one pass.
       drop_remainder: only full batches, as the original (TPU-style fixed shapes).
+      vocab_size, type_vocab_size: the model's; given, every record's ids are checked against them (`id_checks`).
     """
     files = expand_input_patterns(input_files) if isinstance(input_files, (str, os.PathLike)) else list(input_files)
     if not files:
@@ -75,7 +103,9 @@ def pretraining_dataset(input_files, batch_size, max_seq_length, max_predictions
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
         pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
-    data = _records(files, is_training, pipelines, pipeline_id, num_cpu_threads, seed, repeat)
+    check = None if vocab_size is None else id_checks(vocab_size, type_vocab_size, max_seq_length,
+                                                      max_predictions_per_seq)
+    data = _records(files, is_training, pipelines, pipeline_id, num_cpu_threads, seed, repeat, check)
     if is_training:
         data = data.shuffle(shuffle_buffer, seed=seed)
     elif repeat:
@@ -86,19 +116,26 @@ def pretraining_dataset(input_files, batch_size, max_seq_length, max_predictions
     return data.prefetch(tf.data.AUTOTUNE)
 
 
-def _records(files, is_training, pipelines, pipeline_id, num_cpu_threads, seed, repeat):
+def _records(files, is_training, pipelines, pipeline_id, num_cpu_threads, seed, repeat, check=None):
     """Serialized records: files sharded by pipeline (records when there are fewer files than pipelines);
-    training repeats, shuffles the file order and interleaves up to `num_cpu_threads` readers."""
+    training repeats, shuffles the file order and interleaves up to `num_cpu_threads` readers. `check(name,
+    index, record)`, if given, sees each record of each file as it is read."""
     names = tf.data.Dataset.from_tensor_slices(tf.constant(files))
-    read = tf.data.TFRecordDataset
-    if pipelines > 1 and len(files) >= pipelines:
+    shard_records = pipelines > 1 and len(files) < pipelines
+    if pipelines > 1 and not shard_records:
         names = names.shard(pipelines, pipeline_id)
-    elif pipelines > 1:
-        # Each file's records are sharded as it is opened, before any shuffle or interleave: record k of a file
-        # goes to pipeline k % pipelines whatever order the pipelines read the files in. Sharding the
-        # interleaved stream instead gives overlapping shards when the pipelines' (unseeded) orders differ.
-        def read(name):
-            return tf.data.TFRecordDataset(name).shard(pipelines, pipeline_id)
+
+    def read(name):
+        records = tf.data.TFRecordDataset(name)
+        if check is not None:
+            records = records.enumerate().map(lambda index, record: check(name, index, record),
+                                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if shard_records:
+            # Each file's records are sharded as it is opened, before any shuffle or interleave: record k of a
+            # file goes to pipeline k % pipelines whatever order the pipelines read the files in. Sharding the
+            # interleaved stream instead gives overlapping shards when the pipelines' (unseeded) orders differ.
+            records = records.shard(pipelines, pipeline_id)
+        return records
     if is_training:
         if repeat:
             names = names.repeat()

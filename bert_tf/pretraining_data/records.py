@@ -10,6 +10,7 @@ all records in parallel, four bytes per step. No TensorFlow (tests parse the out
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 
@@ -221,6 +222,28 @@ def encode_records(features):
     rows[np.arange(count)[:, None], (width - framed_lengths)[:, None] + np.arange(12)] = header
     rows[:, width - 4:] = data_crc.astype("<u4").view(np.uint8).reshape(count, 4)
     return rows[np.arange(width) >= (width - framed_lengths)[:, None]], framed_lengths
+
+
+def check_framing(path):
+    """Walks the record headers of a TFRecord file (12 bytes per record; the data is skipped, not read) and raises
+    ValueError naming the file, record and byte where it stops being one: a header whose CRC does not match (not
+    a TFRecord file, or damaged) or a record running past the end (truncated). TensorFlow's reader would say only
+    "corrupted record at <byte>", without the file, and only once training reached it. Returns the record count."""
+    size, offset, index = os.path.getsize(path), 0, 0
+    with open(path, "rb") as reader:
+        while offset < size:
+            header = reader.read(12)
+            where = f"{path}: record {index} at byte {offset}"
+            if len(header) < 12:
+                raise ValueError(f"{where}: truncated (the file ends inside the record's header)")
+            if mask_crc(crc32c(header[:8])) != int.from_bytes(header[8:], "little"):
+                raise ValueError(f"{where}: not a TFRecord header (damaged, or not a TFRecord file)")
+            offset += 16 + int.from_bytes(header[:8], "little")
+            if offset > size:
+                raise ValueError(f"{where}: truncated (the record needs {offset - size} bytes more than the file has)")
+            reader.seek(offset)
+            index += 1
+    return index
 
 
 def read_tfrecords(path):
