@@ -9,9 +9,9 @@ FullTokenizer unchanged and covers every character of the corpus. No TensorFlow 
 
 import glob
 
-from absl import app, flags, logging
+from absl import flags, logging
 
-from bert_tf import vocab_learning
+from bert_tf import cli, vocab_learning
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_file", None, "Comma-separated list of text files or glob patterns.", required=True)
@@ -39,6 +39,7 @@ def expand_inputs(spec):
 def main(argv):
     del argv
     paths = expand_inputs(FLAGS.input_file)
+    cli.check_output_file("output_file", FLAGS.output_file, inputs=paths)
     logging.info("counting words in %d file(s), do_lower_case=%s", len(paths), FLAGS.do_lower_case)
     counts = vocab_learning.count_words(paths, FLAGS.do_lower_case)
     vocab = vocab_learning.build_vocab(counts, FLAGS.vocab_size, FLAGS.num_unused, FLAGS.min_count)
@@ -47,4 +48,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, tensorflow=False)

@@ -6,9 +6,11 @@
 The output folder gets the weights, the config in that format's schema and vocab.txt (see checkpoint_files.py).
 """
 
-from absl import app, flags, logging
+import os
 
-from bert_tf import checkpoint_files
+from absl import flags, logging
+
+from bert_tf import checkpoint_files, cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input", None, "Checkpoint: a TF1 prefix or folder, a HF folder, or a .keras file/folder.")
@@ -21,6 +23,11 @@ flags.mark_flags_as_required(["input", "output", "output_format"])
 
 
 def main(_):
+    cli.check_output_folder("output", FLAGS.output)
+    existing = os.path.join(FLAGS.output, checkpoint_files.WEIGHTS_FILES[FLAGS.output_format])
+    if os.path.exists(existing):
+        raise ValueError(f"--output={FLAGS.output} already holds a {FLAGS.output_format} checkpoint ({existing}): "
+                         "refusing to overwrite it; give an empty or new folder")
     config, weights, vocab = checkpoint_files.load(FLAGS.input, FLAGS.input_format, FLAGS.bert_config_file)
     vocab = FLAGS.vocab_file or vocab
     if vocab is None:
@@ -30,4 +37,4 @@ def main(_):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -9,9 +9,9 @@ Each output gets `<output>.json` beside it with its instance count. No TensorFlo
 import functools
 import logging
 
-from absl import app, flags
+from absl import flags
 
-from bert_tf import tokenization
+from bert_tf import cli, tokenization
 from bert_tf.pretraining_data import PretrainingDataConfig, create_pretraining_data, expand_input_patterns
 
 flags.DEFINE_string("input_file", None, "Input raw text file (or comma-separated list of files / globs).")
@@ -41,9 +41,11 @@ def main(argv):
     input_files = expand_input_patterns(FLAGS.input_file)
     logging.info("*** Reading from input files ***\n  %s", "\n  ".join(input_files))
     output_files = [path for path in FLAGS.output_file.split(",") if path]
+    for path in output_files:
+        cli.check_output_file("output_file", path, inputs=input_files)
     create_pretraining_data(input_files, output_files, tokenizer, config, num_workers=FLAGS.num_workers)
 
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["input_file", "output_file", "vocab_file"])
-    app.run(main)
+    cli.run(main, tensorflow=False)

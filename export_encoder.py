@@ -11,27 +11,33 @@ import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: README, "TensorFlow settings"
 
-from absl import app, flags
+from absl import flags
 
 from bert_tf import checkpoint_files, cli, tokenization
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("export_dir", None, "Output folder (gets preprocessor/ and encoder/).")
 cli.define_model_flags()
+cli.define_export_limit_flags()
 flags.mark_flags_as_required(["init_checkpoint", "export_dir"])
 
 
 def main(_):
     from bert_tf import export
+    from bert_tf.export import folders
 
+    cli.check_output_folder("export_dir", FLAGS.export_dir)
+    paths = {name: os.path.join(FLAGS.export_dir, name) for name in ("preprocessor", "encoder")}
+    for path in paths.values():  # refused now, not after the first one is written
+        folders.export_target(path)
+    limits = cli.export_limits(FLAGS)
     config, weights, vocab_file = cli.load_checkpoint(FLAGS)
     tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
     model = checkpoint_files.build_model(config, weights, source=FLAGS.init_checkpoint)
     encoder = getattr(model, "encoder", model)
-    export.export_preprocessor(os.path.join(FLAGS.export_dir, "preprocessor"), vocab_file, FLAGS.do_lower_case,
-                               FLAGS.max_seq_length)
-    export.export_encoder(encoder, os.path.join(FLAGS.export_dir, "encoder"), vocab_file, FLAGS.do_lower_case)
+    export.export_preprocessor(paths["preprocessor"], vocab_file, FLAGS.do_lower_case, FLAGS.max_seq_length, limits)
+    export.export_encoder(encoder, paths["encoder"], vocab_file, FLAGS.do_lower_case, limits)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -15,7 +15,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: 
 import json
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from bert_tf import checkpoint_files, cli, tokenization
 from bert_tf.files import write_text
@@ -64,6 +64,9 @@ def main(_):
     import numpy as np
     import tensorflow as tf
 
+    cli.check_output_file("output_file", FLAGS.output_file, inputs=[FLAGS.input_file])
+    if FLAGS.batch_size < 1:
+        raise ValueError(f"--batch_size={FLAGS.batch_size}: must be at least 1")
     config, weights, vocab_file = cli.load_checkpoint(FLAGS)
     layer_indexes = parse_layers(FLAGS.layers, config.num_hidden_layers, "layers")
     attention_indexes = parse_layers(FLAGS.attention_layers, config.num_hidden_layers, "attention_layers")
@@ -93,4 +96,4 @@ def main(_):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -10,7 +10,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: 
 
 import logging
 
-from absl import app, flags
+from absl import flags
 
 from bert_tf import cli, tasks
 from bert_tf.finetuning_data import pad_examples
@@ -32,30 +32,29 @@ def main(_):
     task = tasks.get(f.task_name)
     tuner, tokenizer = cli.fine_tuning(f, task)
 
-    def training_data():
-        examples = task.read(f.data_dir, "train")
+    def read(split, padded=False):
+        examples = task.read(f.data_dir, split)
+        examples = pad_examples(examples, f.eval_batch_size) if padded else examples
         return examples, task.features(examples, tokenizer, f.max_seq_length)
 
-    cli.train_or_restore(tuner, f, training_data)
-    if f.do_eval:
-        results = {}
-        for split in (s for s in task.files if s.startswith("dev")):
-            examples = pad_examples(task.read(f.data_dir, split), f.eval_batch_size)
-            suffix = "" if split == "dev" else split[len("dev"):]
-            metrics = tuner.evaluate(examples, task.features(examples, tokenizer, f.max_seq_length), f.eval_batch_size)
-            results.update({f"{key}{suffix}": value for key, value in metrics.items()})
-        cli.write_eval_results(f.output_dir, results)
-    if f.do_predict:
-        for split in (s for s in task.files if s.startswith("test")):
-            examples = task.read(f.data_dir, split)
-            features = task.features(examples, tokenizer, f.max_seq_length)
+    # Every input is read first: a malformed dev or test file stops the run before training, not after it.
+    train = read("train") if f.do_train else (None, None)
+    dev = {s: read(s, padded=True) for s in task.files if s.startswith("dev")} if f.do_eval else {}
+    test = {s: read(s) for s in task.files if s.startswith("test")} if f.do_predict else {}
+    with cli.output_dir_lock(f):
+        cli.train_or_restore(tuner, f, *train)
+        if f.do_eval:
+            results = {}
+            for split, (examples, features) in dev.items():
+                suffix = "" if split == "dev" else split[len("dev"):]
+                metrics = tuner.evaluate(examples, features, f.eval_batch_size)
+                results.update({f"{key}{suffix}": value for key, value in metrics.items()})
+            cli.write_eval_results(f.output_dir, results)
+        for split, (examples, features) in test.items():
             tuner.write_predictions(split, examples, features, f.predict_batch_size)
-    if f.export_dir:
-        from bert_tf import export
-
-        export.export_task(tuner.model, task, f.export_dir, f.vocab_file, f.do_lower_case, f.max_seq_length)
+        cli.export_task(tuner, f)
 
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["data_dir", "task_name", "vocab_file", "bert_config_file", "output_dir"])
-    app.run(main)
+    cli.run(main)

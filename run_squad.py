@@ -10,7 +10,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: 
 
 import logging
 
-from absl import app, flags
+from absl import flags
 
 from bert_tf import cli, tasks
 from bert_tf.tasks import squad_data
@@ -36,6 +36,9 @@ def validate(f):
         raise ValueError("If `do_train` is True, then `train_file` must be specified.")
     if f.do_predict and not f.predict_file:
         raise ValueError("If `do_predict` is True, then `predict_file` must be specified.")
+    for name in ("doc_stride", "max_query_length", "n_best_size", "max_answer_length"):
+        if f[name].value < 1:
+            raise ValueError(f"--{name}={f[name].value}: must be at least 1")
     if f.max_seq_length <= f.max_query_length + 3:
         raise ValueError(f"The max_seq_length ({f.max_seq_length}) must be greater than max_query_length "
                          f"({f.max_query_length}) + 3")
@@ -48,29 +51,28 @@ def main(_):
     task = tasks.get("squad-v2.0" if f.version_2_with_negative else "squad-v1.1")
     tuner, tokenizer = cli.fine_tuning(f, task)
     windows = dict(doc_stride=f.doc_stride, max_query_length=f.max_query_length)
-
-    def training_data():
-        examples = squad_data.shuffled_for_training(task.reader(f.train_file, "train", ()))
-        return examples, task.features(examples, tokenizer, f.max_seq_length, training=True, **windows)
-
-    cli.train_or_restore(tuner, f, training_data)
+    # Both files are read first: a malformed predict file stops the run before training, not after it.
+    train = predict = (None, None)
+    if f.do_train:
+        examples = squad_data.shuffled_for_training(task.read_file(f.train_file, "train"))
+        train = examples, task.features(examples, tokenizer, f.max_seq_length, training=True, **windows)
     if f.do_predict:
-        examples = task.reader(f.predict_file, "dev", ())
-        features = task.features(examples, tokenizer, f.max_seq_length, training=False, **windows)
-        post = dict(n_best_size=f.n_best_size, max_answer_length=f.max_answer_length, do_lower_case=f.do_lower_case,
-                    null_score_diff_threshold=f.null_score_diff_threshold)
-        outputs = tuner.predict(features, f.predict_batch_size)
-        tuner.write_predictions("dev", examples, features, f.predict_batch_size, outputs=outputs, **post)
-        if any(e.answers or e.is_impossible for e in examples):
-            cli.write_eval_results(f.output_dir, tuner.evaluate(examples, features, f.predict_batch_size,
-                                                                outputs=outputs, **post))
-    if f.export_dir:
-        from bert_tf import export
-
-        export.export_task(tuner.model, task, f.export_dir, f.vocab_file, f.do_lower_case, f.max_seq_length,
-                           **windows, n_best_size=f.n_best_size, max_answer_length=f.max_answer_length)
+        examples = task.read_file(f.predict_file, "dev")
+        predict = examples, task.features(examples, tokenizer, f.max_seq_length, training=False, **windows)
+    with cli.output_dir_lock(f):
+        cli.train_or_restore(tuner, f, *train)
+        if f.do_predict:
+            examples, features = predict
+            post = dict(n_best_size=f.n_best_size, max_answer_length=f.max_answer_length,
+                        do_lower_case=f.do_lower_case, null_score_diff_threshold=f.null_score_diff_threshold)
+            outputs = tuner.predict(features, f.predict_batch_size)
+            tuner.write_predictions("dev", examples, features, f.predict_batch_size, outputs=outputs, **post)
+            if any(e.answers or e.is_impossible for e in examples):
+                cli.write_eval_results(f.output_dir, tuner.evaluate(examples, features, f.predict_batch_size,
+                                                                    outputs=outputs, **post))
+        cli.export_task(tuner, f, **windows, n_best_size=f.n_best_size, max_answer_length=f.max_answer_length)
 
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["vocab_file", "bert_config_file", "output_dir"])
-    app.run(main)
+    cli.run(main)

@@ -19,6 +19,7 @@ from bert_tf.config import BertConfig
 
 FORMATS = ("tf1", "hf", "keras")
 TF1_CHECKPOINT_NAME = "bert_model.ckpt"
+WEIGHTS_FILES = {"tf1": TF1_CHECKPOINT_NAME + ".index", "hf": "model.safetensors", "keras": "model.keras"}
 
 # Hugging Face's "gelu" is the exact erf form; the original's "gelu" is the tanh approximation.
 HF_TO_BERT_TF_ACT = {"gelu": "gelu_exact", "gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu",

@@ -197,7 +197,7 @@ def set_weights(model, weights: dict[str, np.ndarray], strict: bool = True, sour
         if name in weights and tuple(weights[name].shape) == tuple(_shape(variable, transpose)):
             value = weights[name].T if transpose else weights[name]
             variable.assign(value.astype(variable.dtype))
-            logging.info("%s *INIT_FROM_CKPT* %s", name, source)
+            logging.debug("%s *INIT_FROM_CKPT* %s", name, source)  # one line per weight: callers log the count
             restored.append(name)
     return restored
 

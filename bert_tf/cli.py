@@ -1,5 +1,6 @@
-"""What the scripts share: their common flags (the original names and defaults), defined on request, and the
-steps that every fine-tuning script takes with them.
+"""What the scripts share: their common flags (the original names and defaults), defined on request, the steps
+that every fine-tuning script takes with them, the checks of output paths made before any work, and `run`: a
+script's errors as one line, with TensorFlow's start-up noise kept off the terminal.
 
 Each script calls the `define_*` functions it needs at its top level; nothing is defined on import.
 """
@@ -9,10 +10,133 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import sys
 
-from absl import flags
+from absl import app, flags
 
 from bert_tf import files
+
+VERBOSE_HINT = "(--verbosity=1 for the traceback)"
+
+
+def run(main, tensorflow=True):
+    """`absl.app.run(main)` for a script. An error ends it with one line on stderr, `<script>: error: <what>`,
+    and status 1; absl's `--verbosity=1` (DEBUG) shows the traceback instead, and TensorFlow's start-up lines.
+    With `tensorflow`, TensorFlow is loaded first with its start-up lines hidden (`quiet_tensorflow_start`)."""
+    def wrapped(argv):
+        if tensorflow:
+            quiet_tensorflow_start()
+        if not _verbose():  # TensorFlow's own Python INFO lines (checkpoint sharding, ...) are not progress
+            logging.getLogger("tensorflow").setLevel(logging.WARNING)
+        try:
+            return main(argv)
+        except Exception as error:
+            if _verbose():
+                raise
+            print(f"{os.path.basename(sys.argv[0])}: error: {one_line(error)} {VERBOSE_HINT}", file=sys.stderr)
+            sys.exit(1)
+
+    app.run(wrapped)
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message (TensorFlow's without its "{{function_node ...}}" prefix), with the
+    error's type unless it is one that bert_tf raises for bad input."""
+    text = str(getattr(error, "message", None) or error).strip()
+    text = re.sub(r"^(\{\{function_node [^}]*\}\}\s*)+", "", text)
+    line = text.splitlines()[0] if text else ""
+    plain = (ValueError, OSError, FloatingPointError) + _tensorflow_errors()
+    return line if isinstance(error, plain) and line else f"{type(error).__name__}: {line}".rstrip(": ")
+
+
+def _tensorflow_errors():
+    module = sys.modules.get("tensorflow")
+    return (module.errors.OpError,) if module is not None else ()
+
+
+def _verbose():
+    """Whether absl's --verbosity (-v) asks for DEBUG; before the flags are parsed, whether it is given at all."""
+    if flags.FLAGS.is_parsed():
+        return flags.FLAGS.verbosity >= 1
+    return any(a in ("-v", "--v", "--verbosity") or a.startswith(("-v=", "--v=", "--verbosity=")) for a in sys.argv)
+
+
+def quiet_tensorflow_start():
+    """Loads TensorFlow (once; at the first of the scripts' steps that needs it, flag definitions included) with
+    stderr (descriptor 2) sent to /dev/null: its oneDNN and CUDA-probe lines are written by C++ logging before
+    TF_CPP_MIN_LOG_LEVEL is read, so no setting hides them (tensorflow#100442). Later C++ logs below ERROR are
+    hidden by TF_CPP_MIN_LOG_LEVEL=2 unless the environment sets it. With --verbosity, nothing is hidden."""
+    if "tensorflow" in sys.modules or _verbose():
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the device probe logs now, not at the first op
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def check_output_folder(flag: str, path: str | None) -> None:
+    """ValueError naming --flag when `path` is an existing file (asked before any work, not after training)."""
+    if path and os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"--{flag}={path} is a file, not a folder")
+
+
+def check_output_file(flag: str, path: str | None, inputs=()) -> None:
+    """ValueError naming --flag when `path` is an existing folder (which an output file would not replace) or
+    one of the `inputs` (which it would)."""
+    if path and os.path.isdir(path):
+        raise ValueError(f"--{flag}={path} is a folder: give the name of the file to write")
+    if path and any(os.path.exists(i) and os.path.samefile(path, i) for i in inputs if os.path.exists(path)):
+        raise ValueError(f"--{flag}={path} is an input file: writing it would destroy the input")
+
+
+def check_export_dir(values, task=None, output_dir_flag="output_dir"):
+    """Before any work: --export_dir can take a SavedModel (`bert_tf.export.folders.export_target`), is not the
+    output_dir or a folder above it (its files would be in the way, or replaced with it), and `task`'s kind
+    has a SavedModel."""
+    export_dir = getattr(values, "export_dir", None)
+    if not export_dir:
+        return
+    from bert_tf import export
+    from bert_tf.export import folders
+
+    output = getattr(values, output_dir_flag, None)
+    if output:
+        inner, outer = os.path.realpath(output), os.path.realpath(export_dir)
+        if inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep):
+            raise ValueError(f"--export_dir={export_dir} is --{output_dir_flag}={output} or a folder above it: the "
+                             "SavedModel needs a folder of its own")
+    if task is not None:
+        export.check_task(task)
+    target = folders.export_target(export_dir)
+    if target != export_dir:
+        logging.info("export_dir %s holds numbered versions: the SavedModel will be version %s", export_dir,
+                     os.path.basename(target))
+
+
+def export_limits(values):
+    """The per-request limits of SavedModels, from --export_max_batch_size and --export_max_text_bytes."""
+    from bert_tf.export import Limits
+
+    return Limits(max_batch_size=values.export_max_batch_size, max_text_bytes=values.export_max_text_bytes)
+
+
+def define_export_limit_flags():
+    quiet_tensorflow_start()
+    from bert_tf.export.requests import DEFAULT_LIMITS
+
+    flags.DEFINE_integer("export_max_batch_size", DEFAULT_LIMITS.max_batch_size, "The most rows (texts, id rows; "
+                         "SQuAD: question-context windows) one request to the SavedModel may have.")
+    flags.DEFINE_integer("export_max_text_bytes", DEFAULT_LIMITS.max_text_bytes, "The longest text (bytes) a "
+                         "request to the SavedModel may hold.")
 
 
 def define_model_flags(max_seq_length=128):
@@ -38,7 +162,11 @@ def define_finetuning_flags():
     flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save the training checkpoint (resumable).")
     flags.DEFINE_integer("iterations_per_loop", 1000, "Steps per call of the compiled training loop.")
     flags.DEFINE_integer("seed", None, "Seed of the head's initial weights, dropout and input order.")
-    flags.DEFINE_string("export_dir", None, "Write a SavedModel for TF Serving here (kinds that have one).")
+    flags.DEFINE_string("export_dir", None, "Write a SavedModel for TF Serving here (kinds that have one): a new "
+                        "or empty folder, an earlier export, or a TF Serving base folder (the next <N>/ version).")
+    flags.DEFINE_bool("resume_changed_run", False, "Continue the run in output_dir even though it was made with "
+                      "other data or settings (otherwise refused).")
+    define_export_limit_flags()
     define_tpu_flags()
     define_runtime_flags()
 
@@ -55,6 +183,7 @@ def define_tpu_flags():
 
 def define_runtime_flags():
     """Strategy, optimizer, precision and XLA: what users of tf-models expect beyond the original flags."""
+    quiet_tensorflow_start()
     from bert_tf import training
 
     flags.DEFINE_enum("strategy", "default", training.STRATEGIES, "tf.distribute strategy.")
@@ -78,13 +207,33 @@ def write_eval_results(output_dir, results):
     logging.info("***** Eval results *****\n%s", files.format_eval_results(results))
 
 
+def output_dir_lock(values):
+    """The lock of --output_dir (`bert_tf.training.output_dir.hold`): one run at a time writes there."""
+    from bert_tf.training import output_dir
+
+    return output_dir.hold(values.output_dir)
+
+
 def fine_tuning(values, task):
-    """The checked flags' FineTuning of `task` and its tokenizer: the config fits max_seq_length, the casing fits
-    the checkpoint's name, the strategy is made first and the seed set."""
+    """The checked flags' FineTuning of `task` and its tokenizer: the options are valid and the output paths
+    usable (before anything else), the config fits max_seq_length, the casing fits the checkpoint's name, the
+    strategy is made first and the seed set."""
     from bert_tf import tokenization
     from bert_tf.config import BertConfig
     from bert_tf.finetuning import FineTuning, FineTuningOptions
 
+    options = FineTuningOptions(
+        output_dir=values.output_dir, max_seq_length=values.max_seq_length,
+        train_batch_size=values.train_batch_size, eval_batch_size=getattr(values, "eval_batch_size", 8),
+        predict_batch_size=values.predict_batch_size, learning_rate=values.learning_rate,
+        num_train_epochs=values.num_train_epochs, warmup_proportion=values.warmup_proportion,
+        iterations_per_loop=values.iterations_per_loop, optimizer=values.optimizer, precision=values.precision,
+        use_xla=values.use_xla, seed=values.seed, save_checkpoints_steps=values.save_checkpoints_steps,
+        resume_changed_run=values.resume_changed_run)
+    check_output_folder("output_dir", values.output_dir)
+    check_export_dir(values, task)
+    if values.export_dir:
+        export_limits(values)
     config = BertConfig.from_json_file(values.bert_config_file)
     if values.max_seq_length > config.max_position_embeddings:
         raise ValueError(f"Cannot use sequence length {values.max_seq_length} because the BERT model was only "
@@ -95,28 +244,31 @@ def fine_tuning(values, task):
         import keras
 
         keras.utils.set_random_seed(values.seed)
-    options = FineTuningOptions(
-        output_dir=values.output_dir, max_seq_length=values.max_seq_length,
-        train_batch_size=values.train_batch_size, eval_batch_size=getattr(values, "eval_batch_size", 8),
-        predict_batch_size=values.predict_batch_size, learning_rate=values.learning_rate,
-        num_train_epochs=values.num_train_epochs, warmup_proportion=values.warmup_proportion,
-        iterations_per_loop=values.iterations_per_loop, optimizer=values.optimizer, precision=values.precision,
-        use_xla=values.use_xla, seed=values.seed, save_checkpoints_steps=values.save_checkpoints_steps)
     return FineTuning(task, config, options, strategy), tokenization.FullTokenizer(values.vocab_file,
                                                                                  values.do_lower_case)
 
 
-def train_or_restore(tuner, values, training_data):
-    """With --do_train: warm start from --init_checkpoint, train on `training_data()` (examples, features) and
-    save; otherwise restore the fine-tuned weights of output_dir (or --init_checkpoint)."""
+def train_or_restore(tuner, values, examples, features):
+    """With --do_train: warm start from --init_checkpoint, train on `features` of `examples` and save; otherwise
+    restore the fine-tuned weights of output_dir (or --init_checkpoint)."""
     if not values.do_train:
         tuner.restore_trained(values.init_checkpoint, values.bert_config_file)
         return
     if values.init_checkpoint:
         tuner.warm_start(values.init_checkpoint, values.bert_config_file)
-    examples, features = training_data()
     tuner.train(features, len(examples))
     tuner.save(vocab_file=values.vocab_file)
+
+
+def export_task(tuner, values, **options):
+    """With --export_dir: the fine-tuned model's SavedModel (with --export_max_* limits); logs where it went."""
+    if values.export_dir:
+        from bert_tf import export
+
+        written = export.export_task(tuner.model, tuner.task, values.export_dir, values.vocab_file,
+                                     values.do_lower_case, values.max_seq_length, limits=export_limits(values),
+                                     **options)
+        logging.info("SavedModel: %s", written)
 
 
 def load_checkpoint(values):
