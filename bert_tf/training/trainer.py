@@ -121,10 +121,8 @@ class Trainer:
                 problem = self._read(path)
                 if problem is None:
                     self.last_good = path
-                    if skipped:
-                        logging.warning("skipped %s; resuming from the previous good checkpoint",
-                                        "; ".join(skipped))
-                    logging.info("resuming from %s at step %d", path, self.step)
+                    logging.info("resuming from %s at step %d%s", path, self.step,
+                                 " (the latest good checkpoint)" if skipped else "")
                     return self.step
                 skipped.append(f"{path}: {problem}")
                 logging.warning("cannot resume from %s", skipped[-1])
