@@ -123,9 +123,12 @@ def write_tf1(weights: dict[str, np.ndarray], prefix: str) -> None:
 
 
 def tf1_prefix(path: str) -> str:
-    """A TF1 checkpoint prefix from a prefix or a folder holding exactly one checkpoint."""
+    """A TF1 checkpoint prefix from a prefix, or a folder holding `bert_model.ckpt` (the original's name, which
+    fine-tuning writes beside its training checkpoints) or exactly one other checkpoint."""
     if os.path.isdir(path):
         indexes = sorted(f[: -len(".index")] for f in os.listdir(path) if f.endswith(".index"))
+        if TF1_CHECKPOINT_NAME in indexes:
+            return os.path.join(path, TF1_CHECKPOINT_NAME)
         if len(indexes) != 1:
             raise FileNotFoundError(f"{path}: expected one TF1 checkpoint (*.index) in the folder, "
                                     f"found {indexes or 'none'}")

@@ -71,9 +71,9 @@ def curves(x, series, path, title, xlabel, ylabel):
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for name, (y, spread) in series.items():
-        ax.plot(x, y, marker="o", label=name)
+        (line,) = ax.plot(x, y, marker="o", label=name)
         if spread is not None:
-            ax.fill_between(x, np.asarray(y) - spread, np.asarray(y) + spread, alpha=0.2)
+            ax.fill_between(x, np.asarray(y) - spread, np.asarray(y) + spread, alpha=0.2, color=line.get_color())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
