@@ -14,7 +14,6 @@ from absl import flags
 
 from bert_tf import checkpoint_files, cli, tokenization
 from bert_tf.config import BertConfig
-from bert_tf.pretraining_data import expand_input_patterns
 
 cli.define_model_flags()  # vocab_file and do_lower_case serve dynamic masking; vocab_file is copied to the export
 flags.DEFINE_string("input_file", None, "Input TF example files (can be a glob or comma separated).")
@@ -41,8 +40,7 @@ flags.DEFINE_bool("do_whole_word_mask", False, "Whether to use whole word maskin
                   "(dynamic masking; as create_pretraining_data).")
 flags.DEFINE_integer("keep_checkpoint_max", 5, "Training checkpoints kept in output_dir.")
 flags.DEFINE_integer("seed", 12345, "Seed of the initial weights, dropout and input order.")
-flags.DEFINE_bool("resume_changed_run", False, "Continue the run in output_dir even though it was made with other "
-                  "data or settings (otherwise refused).")
+cli.define_resume_flag()
 FLAGS = flags.FLAGS
 
 
@@ -70,21 +68,19 @@ def main(_):
         if FLAGS[name].present and not f.dynamic_masking:
             raise ValueError(f"--{name}={FLAGS[name].value} needs --dynamic_masking (TFRecord input was masked by "
                              "create_pretraining_data)")
+    if f.dynamic_masking and not f.vocab_file:
+        raise ValueError("--dynamic_masking needs --vocab_file")
     cli.check_output_folder("output_dir", f.output_dir)
     config = BertConfig.from_json_file(f.bert_config_file)
     if f.max_seq_length > config.max_position_embeddings:
         raise ValueError(f"--max_seq_length={f.max_seq_length} exceeds max_position_embeddings="
                          f"{config.max_position_embeddings} of {f.bert_config_file}")
-    if f.dynamic_masking and not f.vocab_file:
-        raise ValueError("--dynamic_masking needs --vocab_file")
     checkpoint_files.check_vocab(config, f.vocab_file)
     # First: a multi-worker strategy must configure collectives before TensorFlow runs anything else.
     strategy = cli.create_strategy(f)
-    import keras
-
+    cli.set_seed(f.seed)
     from bert_tf import training
 
-    keras.utils.set_random_seed(f.seed)
     options = training.PretrainingOptions(
         output_dir=f.output_dir, train_batch_size=f.train_batch_size, eval_batch_size=f.eval_batch_size,
         learning_rate=f.learning_rate, num_train_steps=f.num_train_steps, num_warmup_steps=f.num_warmup_steps,
@@ -93,13 +89,11 @@ def main(_):
         gradient_accumulation_steps=f.gradient_accumulation_steps, next_sentence=f.next_sentence,
         keep_checkpoint_max=f.keep_checkpoint_max)
     run = training.Pretraining(config, options, strategy)
-    inputs = {"input_bytes": {path: os.path.getsize(path) for path in expand_input_patterns(f.input_file)},
-              **{name: FLAGS[name].value for name in ("dynamic_masking", "masked_lm_prob", "do_whole_word_mask",
-                                                       "do_lower_case")}}
+    reading = {k: f[k].value for k in ("dynamic_masking", "masked_lm_prob", "do_whole_word_mask", "do_lower_case")}
     with cli.output_dir_lock(f):
         if f.do_train:
-            training.output_dir.check_run_config(f.output_dir, run.run_config(inputs, f.init_checkpoint),
-                                                 f.resume_changed_run)
+            run_config = run.run_config(f.input_file, f.init_checkpoint, **reading)
+            training.output_dir.check_run_config(f.output_dir, run_config, f.resume_changed_run)
         run.restore(f.init_checkpoint, config_file=f.bert_config_file)
         if f.do_train:
             run.train(input_fn(is_training=True, config=config))

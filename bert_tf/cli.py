@@ -41,11 +41,16 @@ def run(main, tensorflow=True):
 
 
 def one_line(error: BaseException) -> str:
-    """The first line of an error's message (TensorFlow's without its "{{function_node ...}}" prefix), with the
-    error's type unless it is one that bert_tf raises for bad input."""
-    text = str(getattr(error, "message", None) or error).strip()
-    text = re.sub(r"^(\{\{function_node [^}]*\}\}\s*)+", "", text)
-    line = text.splitlines()[0] if text else ""
+    """The line of an error's message that says what is wrong, with the error's type unless it is one that bert_tf
+    raises for bad input. For TensorFlow's errors: the message of a failed assertion (bert_tf's checks of records
+    and requests), else the first line after "Graph execution error:", without "{{function_node ...}}"."""
+    text = str(getattr(error, "message", None) or error)
+    lines = [re.sub(r"^(\{\{function_node [^}]*\}\}\s*)+", "", line).strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and line != "Graph execution error:"]
+    assertion = next((line for line in lines if "assertion failed: [" in line), None)
+    if assertion:
+        lines = [assertion.split("assertion failed: [", 1)[1].split("]", 1)[0]]
+    line = lines[0] if lines else ""
     plain = (ValueError, OSError, FloatingPointError) + _tensorflow_errors()
     return line if isinstance(error, plain) and line else f"{type(error).__name__}: {line}".rstrip(": ")
 
@@ -164,11 +169,15 @@ def define_finetuning_flags():
     flags.DEFINE_integer("seed", None, "Seed of the head's initial weights, dropout and input order.")
     flags.DEFINE_string("export_dir", None, "Write a SavedModel for TF Serving here (kinds that have one): a new "
                         "or empty folder, an earlier export, or a TF Serving base folder (the next <N>/ version).")
-    flags.DEFINE_bool("resume_changed_run", False, "Continue the run in output_dir even though it was made with "
-                      "other data or settings (otherwise refused).")
+    define_resume_flag()
     define_export_limit_flags()
     define_tpu_flags()
     define_runtime_flags()
+
+
+def define_resume_flag():
+    flags.DEFINE_bool("resume_changed_run", False, "Continue the run in output_dir even though it was made with "
+                      "other data or settings (otherwise refused).")
 
 
 def define_tpu_flags():
@@ -240,12 +249,17 @@ def fine_tuning(values, task):
                          f"trained up to sequence length {config.max_position_embeddings}")
     tokenization.validate_case_matches_checkpoint(values.do_lower_case, values.init_checkpoint)
     strategy = create_strategy(values)
-    if values.seed is not None:
-        import keras
-
-        keras.utils.set_random_seed(values.seed)
+    set_seed(values.seed)
     return FineTuning(task, config, options, strategy), tokenization.FullTokenizer(values.vocab_file,
                                                                                  values.do_lower_case)
+
+
+def set_seed(seed):
+    """Seeds Python, NumPy and Keras (initial weights, dropout), unless `seed` is None."""
+    if seed is not None:
+        import keras
+
+        keras.utils.set_random_seed(seed)
 
 
 def train_or_restore(tuner, values, examples, features):

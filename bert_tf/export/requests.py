@@ -82,11 +82,12 @@ def checked_ids(features, limits, plan):
                 tf.debugging.assert_less(tf.reduce_max(tensor), high, message=message)]
 
     checks = [
-        tf.debugging.assert_equal(tf.shape(mask), shape, message="input_mask must have input_ids' shape [B, S]"),
-        tf.debugging.assert_equal(tf.shape(segments), shape, message="segment_ids must have input_ids' shape [B, S]"),
+        tf.debugging.assert_equal(tf.shape(mask), shape, message="input_mask must have the shape of input_ids [B, S]"),
+        tf.debugging.assert_equal(tf.shape(segments), shape,
+                                  message="segment_ids must have the shape of input_ids [B, S]"),
         _batch_check(shape[0], limits, "rows"),
         tf.debugging.assert_less_equal(shape[1], plan.max_position_embeddings, message=(
-            f"sequences longer than the model's {plan.max_position_embeddings} positions")),
+            f"sequences longer than {plan.max_position_embeddings} positions (max_position_embeddings)")),
         *within(ids, plan.vocab_size, f"input_ids must lie in [0, {plan.vocab_size}) (the vocab)"),
         *within(segments, types, f"segment_ids must lie in [0, {types}) (type_vocab_size)"),
         *within(mask, 2, "input_mask must be 0 or 1"),

@@ -16,6 +16,7 @@ import tensorflow as tf
 from bert_tf import checkpoint_files, checkpoints, objectives
 from bert_tf.files import format_eval_results, write_eval_results
 from bert_tf.modeling import BertMaskedLM, BertPretrainer
+from bert_tf.pretraining_data import expand_input_patterns
 from bert_tf.training.options import precision_policy
 from bert_tf.training.trainer import Trainer
 from bert_tf.training.warm_start import warm_start
@@ -48,13 +49,16 @@ class Pretraining(Trainer):
             warm_start(self.model, init_checkpoint, config_file=config_file)
         return super().restore()
 
-    def run_config(self, inputs, init_checkpoint=None):
+    def run_config(self, input_file, init_checkpoint=None, **data_settings):
         """What makes a pretraining run the run it is (`output_dir.check_run_config`): the model config, the
-        settings that change the updates, the initial checkpoint and `inputs` (what describes the data)."""
+        settings that change the updates, the initial checkpoint, the input files (paths and sizes) and
+        `data_settings` (how they are read)."""
         ignored = {"output_dir", "eval_batch_size", "save_checkpoints_steps", "steps_per_execution", "max_eval_steps",
                    "use_xla", "keep_checkpoint_max"}
         settings = {k: v for k, v in dataclasses.asdict(self.options).items() if k not in ignored}
-        return {"bert_config": self.config.to_dict(), **settings, "init_checkpoint": init_checkpoint, **inputs}
+        inputs = {path: os.path.getsize(path) for path in expand_input_patterns(input_file)}
+        return {"bert_config": self.config.to_dict(), **settings, "init_checkpoint": init_checkpoint,
+                "input_bytes": inputs, **data_settings}
 
     def export_tf1(self, vocab_file=None):
         """The model's weights as an original-layout checkpoint folder (`bert_model.ckpt` + bert_config.json)."""
