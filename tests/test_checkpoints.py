@@ -368,10 +368,13 @@ def test_convert_checkpoint_cli_round_trip(config, tmp_path):
     steps = [("tf1/bert_model.ckpt", "tf1", "hf", "hf"), ("hf", "hf", "keras", "keras"),
              ("keras", "keras", "tf1b", "tf1")]
     for source, in_format, target, out_format in steps:
+        (tmp_path / target).mkdir()
+        (tmp_path / target / "notes.txt").write_text("the user's")  # survives the conversion
         subprocess.run([sys.executable, f"{ROOT}/convert_checkpoint.py", f"--input={tmp_path / source}",
                         f"--input_format={in_format}", f"--output={tmp_path / target}",
                         f"--output_format={out_format}"], check=True, capture_output=True)
         assert (tmp_path / target / "vocab.txt").read_text() == vocab.read_text()
+        assert (tmp_path / target / "notes.txt").read_text() == "the user's"
     back = checkpoint_files.read_tf1(str(tmp_path / "tf1b" / "bert_model.ckpt"))
     assert back.keys() == weights.keys()
     for name in weights:

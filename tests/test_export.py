@@ -119,6 +119,8 @@ def test_encoder_pair_from_the_script_works_from_keras_like_the_encoder(config, 
     encoder = BertEncoder(config)
     checkpoints.set_weights(encoder, random_weights(config, with_heads=False))
     checkpoint_files.save(config, checkpoints.get_weights(encoder), str(tmp_path / "ckpt"), "tf1", vocab_file)
+    (tmp_path / "hub").mkdir()
+    (tmp_path / "hub" / "notes.txt").write_text("the user's")  # survives the export
     subprocess.run([sys.executable, f"{ROOT}/export_encoder.py", f"--init_checkpoint={tmp_path / 'ckpt'}",
                     f"--export_dir={tmp_path / 'hub'}", f"--max_seq_length={MAX_SEQ_LENGTH}"], check=True,
                    capture_output=True)
@@ -148,6 +150,8 @@ def test_encoder_pair_from_the_script_works_from_keras_like_the_encoder(config, 
     info = loaded_encoder.signatures["tokenization_info"]()
     assert open(info["vocab_file"].numpy().decode()).read().splitlines() == VOCAB
     assert bool(info["do_lower_case"].numpy())
+    assert sorted(os.listdir(tmp_path / "hub")) == ["encoder", "notes.txt", "preprocessor"]
+    assert (tmp_path / "hub" / "notes.txt").read_text() == "the user's"
 
 
 def test_export_task_refuses_the_kinds_without_a_saved_model(config, tmp_path):

@@ -169,6 +169,23 @@ def test_v2_signatures_serve_rest_requests_like_the_python_pipeline(exported, tm
     assert sorted(op for op in ops if not hasattr(tf.raw_ops, op)) == ["WordpieceTokenizeWithOffsets"]
 
 
+def test_a_context_of_more_windows_than_a_request_may_have_is_refused(exported):
+    """The windows of a request are bounded (export.Limits.max_batch_size, 256 by default) and computed in memory
+    linear in the context (only the windows that hold a piece score it); beyond the bound: a clear error."""
+    import tensorflow as tf
+
+    answer = tf.saved_model.load(exported(True)[0]).signatures["serving_default"]
+    # 26 - question pieces per window, each 5 pieces after the last: 1,200 pieces make 236 windows, 1,500 make 296
+    fits = answer(question=tf.constant(["who sat?"]), context=tf.constant(["the cat sat on the mat " * 200]))
+    assert fits["answer"].numpy().tolist() != [b""]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"too many question-context windows \(a long context "
+                                                             r"makes many\) in one request: this SavedModel takes at "
+                                                             r"most 256 \(max_batch_size\); split the request"):
+        answer(question=tf.constant(["who sat?"]), context=tf.constant(["the cat sat on the mat " * 250]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"a context is longer than 100000 bytes"):
+        answer(question=tf.constant(["who?"]), context=tf.constant(["mat " * 25_001]))
+
+
 @pytest.mark.slow
 def test_v1_answers_are_the_python_pipelines(exported, tmp_path):
     saved, (answers, null_odds, spans, _, _) = exported(False)

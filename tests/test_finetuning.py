@@ -45,14 +45,30 @@ def workspace(tmp_path):
     return tmp_path, vocab, config
 
 
+def with_sentinels(folder, *names):
+    """`folder` holding files (or empty folders, names ending in /) a user put there; returns a check that they
+    are all still there, unchanged."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if name.endswith("/"):
+            (folder / name).mkdir()
+        else:
+            (folder / name).write_text(f"the user's {name}")
+    return lambda: all((folder / n).is_dir() if n.endswith("/") else (folder / n).read_text() == f"the user's {n}"
+                       for n in names)
+
+
 def test_run_classifier_end_to_end(workspace):
     tmp_path, vocab, _ = workspace
     out = tmp_path / "out"
+    # A user's files in output_dir, and a TF Serving base folder (version 1, a README) as export_dir: all stay.
+    kept = [with_sentinels(out, "notes.txt"), with_sentinels(tmp_path / "export", "1/", "README")]
     subprocess.run([sys.executable, f"{ROOT}/run_classifier.py", f"--data_dir={tmp_path / 'mrpc'}", "--task_name=MRPC",
                     f"--vocab_file={vocab}", f"--bert_config_file={tmp_path / 'bert_config.json'}",
                     f"--output_dir={out}", "--do_train", "--do_eval", "--do_predict", "--train_batch_size=8",
                     "--num_train_epochs=1", "--max_seq_length=24", f"--export_dir={tmp_path / 'export'}", "--seed=3"],
                    check=True, capture_output=True)
+    assert all(check() for check in kept)
     lines = (out / "eval_results.txt").read_text().splitlines()
     keys = ["accuracy", "eval_accuracy", "eval_loss", "f1", "global_step", "loss"]  # the original's + ours, sorted
     assert [line.split(" = ")[0] for line in lines] == keys
@@ -67,7 +83,8 @@ def test_run_classifier_end_to_end(workspace):
     submission = (out / "MRPC.tsv").read_text().splitlines()
     assert submission[0] == "index\tprediction" and len(submission) == 7
     assert {"bert_model.ckpt.index", "bert_config.json", "vocab.txt"} <= set(os.listdir(out))
-    assert os.path.exists(tmp_path / "export" / "saved_model.pb")
+    assert sorted(os.listdir(tmp_path / "export")) == ["1", "2", "README"]  # the next version
+    assert os.path.exists(tmp_path / "export" / "2" / "saved_model.pb")
 
 
 def test_padding_examples_change_no_metric(workspace):
@@ -125,6 +142,7 @@ def test_run_squad_v2_end_to_end(workspace):
     tmp_path, vocab, _ = workspace
     squad_fixture(tmp_path / "squad.json")
     out = tmp_path / "squad_out"
+    kept = with_sentinels(out, "notes.txt")
     subprocess.run([sys.executable, f"{ROOT}/run_squad.py", f"--vocab_file={vocab}",
                     f"--bert_config_file={tmp_path / 'bert_config.json'}", f"--output_dir={out}",
                     f"--train_file={tmp_path / 'squad.json'}", f"--predict_file={tmp_path / 'squad.json'}",
@@ -137,7 +155,7 @@ def test_run_squad_v2_end_to_end(workspace):
     assert len(json.loads((out / "nbest_predictions.json").read_text())["q1"]) >= 1
     results = json.loads((out / "eval_results.json").read_text())
     assert {"exact", "f1", "HasAns_exact", "NoAns_exact", "best_f1_thresh"} <= set(results)
-    assert (out / "predictions.json").read_text().endswith("}\n")
+    assert (out / "predictions.json").read_text().endswith("}\n") and kept()
 
 
 def test_bad_flags_fail_clearly(workspace):

@@ -412,3 +412,20 @@ def test_restoring_weights_logs_a_count_not_every_name(config, caplog):
     with caplog.at_level(logging.INFO):
         checkpoints.set_weights(BertEncoder(config), random_weights(config, with_heads=False), strict=False)
     assert "INIT_FROM_CKPT" not in caplog.text
+
+
+def test_one_line_of_an_error_is_the_line_that_says_what_is_wrong(tmp_path):
+    import tensorflow as tf
+    from test_training import write_records
+
+    from bert_tf import cli
+    from bert_tf.pretraining_data import pretraining_dataset
+
+    records = write_records(tmp_path / "r.tfrecord", 5)
+    batches = iter(pretraining_dataset(records, 2, 7, 3, is_training=False, vocab_size=50))
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:  # inside a graph, as in the training loop
+        tf.function(lambda: next(batches))()
+    assert cli.one_line(error.value) == f"{records}: record 0: input_ids holds 53 30 33 8 12 6 21; they must lie " \
+                                        "in [0, 50)"
+    assert cli.one_line(ValueError("x.tsv:3: bad\nmore")) == "x.tsv:3: bad"
+    assert cli.one_line(KeyError("is_impossible")) == "KeyError: 'is_impossible'"

@@ -49,8 +49,11 @@ def test_needs_do_train_or_do_eval(workdir):
 
 
 def test_trains_evaluates_and_exports_what_the_original_code_reads(workdir):
+    (workdir / "out").mkdir()
+    (workdir / "out" / "notes.txt").write_text("the user's")  # survives the run
     result = run_script(flags(workdir, do_train=True, do_eval=True))
     out = workdir / "out"
+    assert (out / "notes.txt").read_text() == "the user's"
     assert {"ckpt-3.index", "ckpt-6.index", "eval_results.txt", "tf1", "train", "eval"} <= set(os.listdir(out))
     lines = (out / "eval_results.txt").read_text().splitlines()
     assert lines[0] == "global_step = 6" and [line.split(" = ")[0] for line in lines[1:]] == [
