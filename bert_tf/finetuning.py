@@ -85,11 +85,7 @@ class FineTuning:
             logging.warning("no checkpoint to start from: %s keeps its random initial weights", self.task.name)
             return []
         self.init_checkpoint = init_checkpoint
-        restored = warm_start(self.model, init_checkpoint, config_file=config_file)
-        bad = [n for n, w in checkpoints.get_weights(self.model).items() if not np.isfinite(w).all()]
-        if bad:  # a diverged model's results would be NaN throughout
-            raise ValueError(f"{init_checkpoint}: weights hold NaN or Inf ({', '.join(bad[:3])})")
-        return restored
+        return warm_start(self.model, init_checkpoint, config_file=config_file)
 
     def restore_trained(self, init_checkpoint, config_file=None):
         """For evaluation or prediction without training: the fine-tuned weights in output_dir when there are

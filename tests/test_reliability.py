@@ -148,6 +148,15 @@ def test_run_classifier_stops_on_divergence_in_one_line_and_writes_no_result(wor
     assert not (tmp_path / "export").exists()
 
 
+def test_weights_that_are_not_finite_are_never_started_from(config, tmp_path):
+    weights = random_weights(config)
+    weights["bert/pooler/dense/bias"][3] = np.nan
+    checkpoint_files.save(config, weights, str(tmp_path / "diverged"), "tf1")
+    tuner = FineTuning(TASK, config, FineTuningOptions(output_dir=str(tmp_path / "out")))
+    with pytest.raises(ValueError, match=rf"^{tmp_path}/diverged: weights hold NaN or Inf \(bert/pooler/dense/bias\)$"):
+        tuner.warm_start(str(tmp_path / "diverged"))
+
+
 # ------------------------------------------------------------------------------------------ 4. where
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from bert_tf import checkpoint_files, checkpoints
@@ -37,11 +38,15 @@ def read_training_checkpoint(prefix, model):
 def warm_start(model, path, config_file=None):
     """Initialises `model` from a bert_tf training checkpoint (prefix or output_dir) or any checkpoint that
     `checkpoint_files` reads (original TF1, Hugging Face, Keras): what matches by name is restored, the rest
-    logged (`checkpoints.set_weights(strict=False)`). Returns the canonical names restored."""
+    logged (`checkpoints.set_weights(strict=False)`); weights that are not finite are a ValueError naming the
+    checkpoint. Returns the canonical names restored."""
     prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
     weights = read_training_checkpoint(prefix, model) if prefix else None
     if weights is None:
         _, weights, _ = checkpoint_files.load(path, config_file=config_file)
+    bad = [name for name, value in weights.items() if not np.isfinite(value).all()]
+    if bad:  # a diverged run's weights: everything computed from them would be NaN
+        raise ValueError(f"{path}: weights hold NaN or Inf ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
     restored = checkpoints.set_weights(model, weights, strict=False, source=path)
     logging.info("warm start: %d of %d weights restored from %s", len(restored),
                  len(checkpoints.keras_variables(model)), path)
