@@ -41,7 +41,7 @@ def main(_):
     train = read("train") if f.do_train else (None, None)
     dev = {s: read(s, padded=True) for s in task.files if s.startswith("dev")} if f.do_eval else {}
     test = {s: read(s) for s in task.files if s.startswith("test")} if f.do_predict else {}
-    with cli.output_dir_lock(f):
+    with cli.output_dir_lock(f, tuner.strategy):
         cli.train_or_restore(tuner, f, *train)
         if f.do_eval:
             results = {}

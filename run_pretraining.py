@@ -90,8 +90,8 @@ def main(_):
         keep_checkpoint_max=f.keep_checkpoint_max)
     run = training.Pretraining(config, options, strategy)
     reading = {k: f[k].value for k in ("dynamic_masking", "masked_lm_prob", "do_whole_word_mask", "do_lower_case")}
-    with cli.output_dir_lock(f):
-        if f.do_train:
+    with cli.output_dir_lock(f, strategy):
+        if f.do_train and run.is_chief:
             run_config = run.run_config(f.input_file, f.init_checkpoint, **reading)
             training.output_dir.check_run_config(f.output_dir, run_config, f.resume_changed_run)
         run.restore(f.init_checkpoint, config_file=f.bert_config_file)

@@ -59,7 +59,7 @@ def main(_):
     if f.do_predict:
         examples = task.read_file(f.predict_file, "dev")
         predict = examples, task.features(examples, tokenizer, f.max_seq_length, training=False, **windows)
-    with cli.output_dir_lock(f):
+    with cli.output_dir_lock(f, tuner.strategy):
         cli.train_or_restore(tuner, f, *train)
         if f.do_predict:
             examples, features = predict

@@ -7,6 +7,7 @@ Each script calls the `define_*` functions it needs at its top level; nothing is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -216,11 +217,13 @@ def write_eval_results(output_dir, results):
     logging.info("***** Eval results *****\n%s", files.format_eval_results(results))
 
 
-def output_dir_lock(values):
-    """The lock of --output_dir (`bert_tf.training.output_dir.hold`): one run at a time writes there."""
+def output_dir_lock(values, strategy):
+    """The lock of --output_dir (`bert_tf.training.output_dir.hold`): one run at a time writes there. Held by the
+    chief: the other workers of a multi-worker run write only their own subfolder."""
     from bert_tf.training import output_dir
 
-    return output_dir.hold(values.output_dir)
+    chief = strategy.extended.should_checkpoint
+    return output_dir.hold(values.output_dir) if chief else contextlib.nullcontext()
 
 
 def fine_tuning(values, task):

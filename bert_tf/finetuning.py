@@ -125,9 +125,10 @@ class FineTuning:
         if num_steps < 1:
             raise ValueError(f"{num_examples} examples at batch {o.train_batch_size} x {o.num_train_epochs} epochs "
                              "make no training step")
-        with output_dir.hold(o.output_dir):
-            output_dir.check_run_config(o.output_dir, self.run_config(features, num_steps), o.resume_changed_run)
-            trainer = self.trainer(num_steps, num_warmup)
+        trainer = self.trainer(num_steps, num_warmup)
+        with trainer.holding_output_dir():
+            if trainer.is_chief:  # other workers write only their own subfolder
+                output_dir.check_run_config(o.output_dir, self.run_config(features, num_steps), o.resume_changed_run)
             done = trainer.restore()
             logging.info("training %s: %d examples, %d steps, %d warm-up%s", self.task.name, num_examples,
                          num_steps, num_warmup, f", resuming at step {done}" if done else "")
