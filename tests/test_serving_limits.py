@@ -51,10 +51,11 @@ def refused(function, pattern, **inputs):
 # ------------------------------------------------------------------------------------------ 3. bounded requests
 
 
-def test_requests_beyond_the_limits_are_refused_naming_the_limit(served):
+def test_requests_beyond_the_limits_or_with_ids_the_model_never_saw_are_refused(served):
+    """One export (fixtures are built once per test process, and tests of a module are spread over processes)."""
     import tensorflow as tf
 
-    path, _, _ = served
+    path, model, _ = served
     loaded = tf.saved_model.load(path)
     text = loaded.signatures["serving_default"]
     ok = text(text_a=tf.constant(["the cat"] * 4), text_b=tf.constant(["x" * 64] * 4))["probabilities"]
@@ -67,16 +68,14 @@ def test_requests_beyond_the_limits_are_refused_naming_the_limit(served):
     assert export.DEFAULT_LIMITS == export.Limits(max_batch_size=256, max_text_bytes=100_000)
     with pytest.raises(ValueError, match="^max_batch_size must be a positive integer, got 0$"):
         export.Limits(max_batch_size=0)
-
-
-# ------------------------------------------------------------------------------------------ 9. client ids
-
-
-def test_serve_ids_refuses_what_the_model_was_not_trained_on(served):
-    import tensorflow as tf
-
-    path, model, _ = served
-    loaded = tf.saved_model.load(path)
+    # 8. readable by a server running as another user; the weights only: no optimizer slot, step or seed.
+    for entry, mode in [(path, 0o755), (os.path.join(path, "saved_model.pb"), 0o644),
+                        (os.path.join(path, "variables"), 0o755), (os.path.join(path, folders.MARKER), 0o644)]:
+        assert stat.S_IMODE(os.stat(entry).st_mode) == mode, entry
+    saved = tf.train.load_checkpoint(os.path.join(path, "variables", "variables"))
+    assert len([k for k in saved.get_variable_to_shape_map() if k.endswith("VARIABLE_VALUE")]) == len(
+        model.weights) == len(checkpoints.keras_variables(model))
+    # 9. client ids
     ids = loaded.signatures["serve_ids"]
     good = {"input_ids": [[2, 5, 6, 3, 0]], "input_mask": [[1, 1, 1, 1, 0]], "segment_ids": [[0, 0, 0, 1, 0]]}
     expected = model({k: tf.constant(v) for k, v in good.items()})["logits"].numpy()
@@ -106,17 +105,9 @@ def test_serve_ids_refuses_what_the_model_was_not_trained_on(served):
 # ------------------------------------------------------------------------------------------ 1. and 8. folders
 
 
-def test_exports_never_replace_what_bert_tf_did_not_write_and_are_readable_by_others(served, tmp_path):
+def test_exports_never_replace_what_bert_tf_did_not_write(tmp_path):
     import tensorflow as tf
 
-    path, model, vocab_file = served
-    for entry, mode in [(path, 0o755), (os.path.join(path, "saved_model.pb"), 0o644),
-                        (os.path.join(path, "variables"), 0o755), (os.path.join(path, folders.MARKER), 0o644)]:
-        assert stat.S_IMODE(os.stat(entry).st_mode) == mode, entry
-    # The weights only: no optimizer slot, step or seed travels with the model.
-    saved = tf.train.load_checkpoint(os.path.join(path, "variables", "variables"))
-    assert len([k for k in saved.get_variable_to_shape_map() if k.endswith("VARIABLE_VALUE")]) == len(
-        model.weights) == len(checkpoints.keras_variables(model))
     base = tmp_path / "serving"
     (base / "1").mkdir(parents=True)
     (base / "README").write_text("models for TF Serving")
@@ -125,7 +116,6 @@ def test_exports_never_replace_what_bert_tf_did_not_write_and_are_readable_by_ot
     (other / "saved_model.pb").write_bytes(b"theirs")
     assert folders.export_target(str(base)) == str(base / "2")
     assert folders.export_target(str(tmp_path / "new")) == str(tmp_path / "new")
-    assert folders.export_target(path) == path  # an earlier export of ours is replaced
     with pytest.raises(ValueError, match=f"^export_dir {other} holds saved_model.pb: not a SavedModel bert_tf wrote"):
         folders.export_target(str(other))
     # A temporary that a killed export left beside its destination goes with the next export there.
@@ -133,14 +123,14 @@ def test_exports_never_replace_what_bert_tf_did_not_write_and_are_readable_by_ot
     dead.wait()
     stale = base / f".tmp-{dead.pid}-x7.2"
     stale.mkdir()
-    import tensorflow as tf
-
     module = tf.Module()
     module.double = tf.function(lambda x: {"y": 2 * x}, input_signature=[tf.TensorSpec([None], tf.float32)])
     written = folders.save(module, str(base), {"serving_default": module.double}, {"kind": "test"})
     assert written == str(base / "2") and os.path.exists(base / "2" / "saved_model.pb")
     assert sorted(os.listdir(base)) == ["1", "2", "README"] and (base / "README").read_text() == "models for TF Serving"
     assert (other / "saved_model.pb").read_bytes() == b"theirs"
+    assert folders.export_target(written) == written  # an export of ours (marked) is replaced by the next one
+    assert json.loads((base / "2" / folders.MARKER).read_text())["kind"] == "test"
 
 
 # ------------------------------------------------------------------------------------------ memory (slow)
