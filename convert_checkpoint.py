@@ -8,6 +8,7 @@ The output folder gets the weights, the config in that format's schema and vocab
 
 import os
 
+import numpy as np
 from absl import flags, logging
 
 from bert_tf import checkpoint_files, cli
@@ -22,13 +23,25 @@ flags.DEFINE_string("vocab_file", None, "vocab.txt to copy (default: the one bes
 flags.mark_flags_as_required(["input", "output", "output_format"])
 
 
+def check_output(weights):
+    """A checkpoint of the output format already in --output is overwritten only by the same weights (the same
+    conversion run again); another one is refused, not lost."""
+    existing = os.path.join(FLAGS.output, checkpoint_files.WEIGHTS_FILES[FLAGS.output_format])
+    if not os.path.exists(existing):
+        return
+    try:
+        _, there, _ = checkpoint_files.load(FLAGS.output, FLAGS.output_format)
+    except (ValueError, OSError):
+        there = {}
+    if there.keys() != weights.keys() or any(not np.array_equal(there[k], weights[k]) for k in weights):
+        raise ValueError(f"--output={FLAGS.output} already holds another {FLAGS.output_format} checkpoint "
+                         f"({existing}): refusing to overwrite it; give an empty or new folder")
+
+
 def main(_):
     cli.check_output_folder("output", FLAGS.output)
-    existing = os.path.join(FLAGS.output, checkpoint_files.WEIGHTS_FILES[FLAGS.output_format])
-    if os.path.exists(existing):
-        raise ValueError(f"--output={FLAGS.output} already holds a {FLAGS.output_format} checkpoint ({existing}): "
-                         "refusing to overwrite it; give an empty or new folder")
     config, weights, vocab = checkpoint_files.load(FLAGS.input, FLAGS.input_format, FLAGS.bert_config_file)
+    check_output(weights)
     vocab = FLAGS.vocab_file or vocab
     if vocab is None:
         logging.warning("no vocab.txt beside %s and no --vocab_file: the output has no vocabulary", FLAGS.input)

@@ -375,6 +375,16 @@ def test_convert_checkpoint_cli_round_trip(config, tmp_path):
                         f"--output_format={out_format}"], check=True, capture_output=True)
         assert (tmp_path / target / "vocab.txt").read_text() == vocab.read_text()
         assert (tmp_path / target / "notes.txt").read_text() == "the user's"
+    # The same conversion again overwrites nothing new; another checkpoint into the same folder is refused.
+    checkpoint_files.save(config, random_weights(config, seed=1), str(tmp_path / "other"), "tf1")
+    hf = (tmp_path / "hf" / "model.safetensors").read_bytes()
+    for source, code in (("tf1/bert_model.ckpt", 0), ("other/bert_model.ckpt", 1)):
+        run = subprocess.run([sys.executable, f"{ROOT}/convert_checkpoint.py", f"--input={tmp_path / source}",
+                              f"--output={tmp_path / 'hf'}", "--output_format=hf"], capture_output=True, text=True)
+        assert run.returncode == code, run.stderr
+    assert run.stderr.splitlines()[-1].startswith(f"convert_checkpoint.py: error: --output={tmp_path / 'hf'} already "
+                                                  "holds another hf checkpoint")
+    assert (tmp_path / "hf" / "model.safetensors").read_bytes() == hf
     back = checkpoint_files.read_tf1(str(tmp_path / "tf1b" / "bert_model.ckpt"))
     assert back.keys() == weights.keys()
     for name in weights:
