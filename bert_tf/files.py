@@ -56,12 +56,25 @@ def remove_stale_temporaries(parent, name):
             _remove(os.path.join(parent, entry))
 
 
+def _umask():
+    """The process's umask, read without changing it where Linux shows it (/proc/self/status); elsewhere set to a
+    stricter value for an instant and restored, so that no other thread's file is ever made more open."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return umask
+
+
 def _public(path, directory):
     """Gives `path` the mode open() or mkdir() would have: mkstemp and mkdtemp make 0600 and 0700, which a server
     running as another user cannot read."""
-    umask = os.umask(0)  # the only way to read it; set straight back
-    os.umask(umask)
-    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
 def _parent_and_name(path):
