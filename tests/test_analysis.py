@@ -189,7 +189,8 @@ def test_pruned_model_equals_the_gated_one_and_saves_everywhere(tmp_path):
                                       pruned(inputs)["logits"])
     from bert_tf import export
 
-    vocab = write_vocab(tmp_path / "v.txt", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(94)])
+    vocab = write_vocab(tmp_path / "v.txt", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+                        + [f"w{i}" for i in range(94)])
     export.export_classifier(pruned, str(tmp_path / "saved"), vocab, True, 7, label_names=("a", "b", "c"))
     import tensorflow as tf
 
@@ -207,8 +208,8 @@ def hf_prune_heads(hf, pruned):
     for layer, heads_gone in pruned.items():
         attention = hf.bert.encoder.layer[layer].attention
         size = attention.self.attention_head_size
-        keep = torch.tensor([i for i in range(attention.self.num_attention_heads * size) if i // size not in heads_gone],
-                            dtype=torch.long)
+        width = attention.self.num_attention_heads * size
+        keep = torch.tensor([i for i in range(width) if i // size not in heads_gone], dtype=torch.long)
         for name in ("query", "key", "value"):
             setattr(attention.self, name, prune_linear_layer(getattr(attention.self, name), keep))
         attention.output.dense = prune_linear_layer(attention.output.dense, keep, dim=1)

@@ -16,7 +16,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "bert_tf"
 LEVELS = {
     "files": 0, "config": 0, "tokenization": 0,
     "text_ops": 1, "finetuning_data": 1, "pretraining_data": 1, "tasks": 1, "vocab_learning": 1,
-    "modeling": 2, "optimization": 2, "objectives": 2,
+    "modeling": 2, "optimization": 2, "objectives": 2, "distillation": 2,
     "training": 3, "checkpoints": 3, "checkpoint_files": 3, "kinds": 3, "export": 3, "finetuning": 3, "cli": 3,
     "analysis": 3,
 }
