@@ -41,6 +41,7 @@ flags.DEFINE_bool("do_whole_word_mask", False, "Whether to use whole word maskin
 flags.DEFINE_integer("keep_checkpoint_max", 5, "Training checkpoints kept in output_dir.")
 flags.DEFINE_integer("seed", 12345, "Seed of the initial weights, dropout and input order.")
 cli.define_resume_flag()
+cli.define_distillation_flags(pretraining=True)
 FLAGS = flags.FLAGS
 
 
@@ -76,6 +77,8 @@ def main(_):
         raise ValueError(f"--max_seq_length={f.max_seq_length} exceeds max_position_embeddings="
                          f"{config.max_position_embeddings} of {f.bert_config_file}")
     checkpoint_files.check_vocab(config, f.vocab_file)
+    teacher, distill = cli.distillation_options(f)
+    layers = cli.init_layers(f)
     # First: a multi-worker strategy must configure collectives before TensorFlow runs anything else.
     strategy = cli.create_strategy(f)
     cli.set_seed(f.seed)
@@ -88,13 +91,14 @@ def main(_):
         max_eval_steps=f.max_eval_steps, optimizer=f.optimizer, precision=f.precision, use_xla=f.use_xla,
         gradient_accumulation_steps=f.gradient_accumulation_steps, next_sentence=f.next_sentence,
         keep_checkpoint_max=f.keep_checkpoint_max)
-    run = training.Pretraining(config, options, strategy)
-    reading = {k: f[k].value for k in ("dynamic_masking", "masked_lm_prob", "do_whole_word_mask", "do_lower_case")}
+    run = training.Pretraining(config, options, strategy, teacher_checkpoint=teacher, distill=distill)
+    reading = {k: f[k].value for k in ("dynamic_masking", "masked_lm_prob", "do_whole_word_mask", "do_lower_case",
+                                         "init_layers")}
     with cli.output_dir_lock(f, strategy):
         if f.do_train and run.is_chief:
             run_config = run.run_config(f.input_file, f.init_checkpoint, **reading)
             training.output_dir.check_run_config(f.output_dir, run_config, f.resume_changed_run)
-        run.restore(f.init_checkpoint, config_file=f.bert_config_file)
+        run.restore(f.init_checkpoint, config_file=f.bert_config_file, layers=layers)
         if f.do_train:
             run.train(input_fn(is_training=True, config=config))
             logging.info("TF1-layout export: %s", run.export_tf1(f.vocab_file))

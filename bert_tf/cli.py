@@ -172,6 +172,7 @@ def define_finetuning_flags():
                         "or empty folder, an earlier export, or a TF Serving base folder (the next <N>/ version).")
     define_resume_flag()
     define_export_limit_flags()
+    define_distillation_flags()
     define_tpu_flags()
     define_runtime_flags()
 
@@ -179,6 +180,61 @@ def define_finetuning_flags():
 def define_resume_flag():
     flags.DEFINE_bool("resume_changed_run", False, "Continue the run in output_dir even though it was made with "
                       "other data or settings (otherwise refused).")
+
+
+def define_distillation_flags(pretraining=False):
+    """A teacher to distill from (`bert_tf.distillation`), how its losses weigh, and the layers of
+    --init_checkpoint a student starts from."""
+    flags.DEFINE_string("teacher_checkpoint", None, "Train the model as a student of this frozen teacher (any "
+                        "checkpoint format; " + ("with a masked-LM head): DistilBERT's loss." if pretraining else
+                                                 "fine-tuned on the task): soft targets of its logits."))
+    flags.DEFINE_float("distill_temperature", 2.0, "Temperature of the teacher's and student's distributions.")
+    if pretraining:
+        flags.DEFINE_float("distill_alpha_ce", 5.0, "Weight of the soft masked-LM targets.")
+        flags.DEFINE_float("distill_alpha_mlm", 2.0, "Weight of the masked LM on the real tokens.")
+        flags.DEFINE_float("distill_alpha_cos", 1.0, "Weight of the cosine loss of the last hidden states.")
+    else:
+        flags.DEFINE_float("distill_alpha", 0.5, "Weight of the soft targets; the labels' loss weighs 1 - alpha.")
+    flags.DEFINE_bool("distill_hidden", False, "Add TinyBERT's hidden-state (and embedding) MSE.")
+    flags.DEFINE_bool("distill_attention", False, "Add TinyBERT's attention-score MSE.")
+    flags.DEFINE_list("distill_layer_map", [], "student:teacher layer pairs for --distill_hidden/attention, 0 "
+                      "being the embeddings, e.g. 0:0,1:4,2:8,3:12 (default: the uniform map).")
+    flags.DEFINE_list("init_layers", [], "The model's layers are these layers of --init_checkpoint, in order, "
+                      "e.g. 0,2,4 (a student initialised from one teacher layer in k).")
+
+
+def distillation_options(values):
+    """(teacher checkpoint, DistillationOptions) of the parsed distillation flags; (None, None) without a teacher.
+    Flags that weigh a teacher's losses are refused without one."""
+    from bert_tf.distillation import DistillationOptions
+
+    tuning = [n for n in flags.FLAGS if n.startswith("distill_") and flags.FLAGS[n].present]
+    if not values.teacher_checkpoint:
+        if tuning:
+            raise ValueError(f"--{tuning[0]} needs --teacher_checkpoint")
+        return None, None
+    pairs = []
+    for pair in values.distill_layer_map:
+        student, _, teacher = pair.partition(":")
+        if not (student.strip().isdigit() and teacher.strip().isdigit()):
+            raise ValueError(f"--distill_layer_map: {pair!r} is not student:teacher (two layer numbers)")
+        pairs.append((int(student), int(teacher)))
+    weights = {n: getattr(values, f"distill_{n}") for n in ("alpha", "alpha_ce", "alpha_mlm", "alpha_cos")
+               if hasattr(values, f"distill_{n}")}
+    return values.teacher_checkpoint, DistillationOptions(
+        temperature=values.distill_temperature, hidden=values.distill_hidden, attention=values.distill_attention,
+        layer_map=tuple(pairs), **weights)
+
+
+def init_layers(values):
+    """--init_layers as numbers (None when not given)."""
+    if not values.init_layers:
+        return None
+    if not all(layer.strip().isdigit() for layer in values.init_layers):
+        raise ValueError(f"--init_layers={','.join(values.init_layers)}: give layer numbers, e.g. 0,2,4")
+    if not values.init_checkpoint:
+        raise ValueError("--init_layers needs --init_checkpoint")
+    return [int(layer) for layer in values.init_layers]
 
 
 def define_tpu_flags():
@@ -251,10 +307,12 @@ def fine_tuning(values, task):
         raise ValueError(f"Cannot use sequence length {values.max_seq_length} because the BERT model was only "
                          f"trained up to sequence length {config.max_position_embeddings}")
     tokenization.validate_case_matches_checkpoint(values.do_lower_case, values.init_checkpoint)
+    teacher, distill = distillation_options(values)
+    init_layers(values)
     strategy = create_strategy(values)
     set_seed(values.seed)
-    return FineTuning(task, config, options, strategy), tokenization.FullTokenizer(values.vocab_file,
-                                                                                 values.do_lower_case)
+    tuner = FineTuning(task, config, options, strategy, teacher_checkpoint=teacher, distill=distill)
+    return tuner, tokenization.FullTokenizer(values.vocab_file, values.do_lower_case)
 
 
 def set_seed(seed):
@@ -272,7 +330,7 @@ def train_or_restore(tuner, values, examples, features):
         tuner.restore_trained(values.init_checkpoint, values.bert_config_file)
         return
     if values.init_checkpoint:
-        tuner.warm_start(values.init_checkpoint, values.bert_config_file)
+        tuner.warm_start(values.init_checkpoint, values.bert_config_file, layers=init_layers(values))
     tuner.train(features, len(examples))
     tuner.save(vocab_file=values.vocab_file)
 

@@ -21,14 +21,63 @@ compute the loss of the whole batch.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import keras
 import tensorflow as tf
 
-from bert_tf.objectives import Objective
+from bert_tf.objectives import MaskedLM, Objective
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillationOptions:
+    """How a student learns from its teacher.
+
+    Attributes:
+      temperature: T of the soft targets (both distributions divided by it; the loss scaled by T^2).
+      alpha: fine-tuning's weight of the soft targets; the hard labels' loss weighs 1 - alpha.
+      hidden, attention: add TinyBERT's hidden-state (and embedding) MSE, attention-score MSE.
+      layer_map: ((student layer, teacher layer), ...), 0 being the embeddings; empty: the uniform map.
+      alpha_ce, alpha_mlm, alpha_cos: DistilBERT pretraining's weights of soft masked-LM targets, the masked LM and
+        the cosine loss (DistilBERT's own: 5, 2, 1).
+    """
+
+    temperature: float = 2.0
+    alpha: float = 0.5
+    hidden: bool = False
+    attention: bool = False
+    layer_map: tuple = ()
+    alpha_ce: float = 5.0
+    alpha_mlm: float = 2.0
+    alpha_cos: float = 1.0
+
+    def __post_init__(self):
+        if not (isinstance(self.temperature, (int, float)) and 0 < self.temperature < math.inf):
+            raise ValueError(f"distillation temperature must be a finite number > 0, got {self.temperature!r}")
+        if not (isinstance(self.alpha, (int, float)) and 0 <= self.alpha <= 1):
+            raise ValueError(f"distillation alpha must lie in [0, 1], got {self.alpha!r}")
+        for name in ("alpha_ce", "alpha_mlm", "alpha_cos"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 <= value < math.inf):
+                raise ValueError(f"distillation {name} must be a finite number >= 0, got {value!r}")
+        object.__setattr__(self, "layer_map", tuple(tuple(int(x) for x in pair) for pair in self.layer_map))
+
+    def pairs(self, student_plan, teacher_plan):
+        """The (student layer, teacher layer) pairs: `layer_map`, checked against both models, or the uniform map."""
+        if not self.layer_map:
+            return layer_map(student_plan.num_hidden_layers, teacher_plan.num_hidden_layers)
+        for student, teacher in self.layer_map:
+            if not (0 <= student <= student_plan.num_hidden_layers and 0 <= teacher <= teacher_plan.num_hidden_layers):
+                raise ValueError(f"distillation layer map pair {student}:{teacher} names a layer the student "
+                                 f"({student_plan.num_hidden_layers} layers) or the teacher "
+                                 f"({teacher_plan.num_hidden_layers}) does not have")
+        return self.layer_map
 
 
 def _real_tokens(features):
-    return tf.cast(features["input_mask"], tf.float32)  # [B, S]
+    mask = features["input_mask"]
+    return tf.cast(tf.reshape(mask, [-1, tf.shape(mask)[-1]]), tf.float32)  # [B, S] ([B * C, S] for choices)
 
 
 class Scaled(Objective):
@@ -224,3 +273,37 @@ def check_vocab(student_config, teacher_config, student_source, teacher_source):
         raise ValueError(f"the student ({student_source}) has a vocabulary of {student_config.vocab_size} tokens "
                          f"and the teacher ({teacher_source}) one of {teacher_config.vocab_size}: a student must "
                          "use the teacher's vocabulary")
+
+
+def fine_tuning_objectives(hard, outputs, student_plan, teacher_plan, options):
+    """The hard objective weighing 1 - alpha, soft targets on each of `outputs` (a kind's logits: their weight alpha
+    shared), and with `options.hidden` / `options.attention` TinyBERT's intermediate losses. Make them in the
+    strategy's scope: the hidden-state maps are weights."""
+    if not outputs:
+        raise ValueError(f"the {hard.name} objective's outputs have no soft targets: it cannot be distilled")
+    objectives = [Scaled(hard, 1.0 - options.alpha)]
+    objectives += [Scaled(SoftTargets(name, options.temperature, name=f"soft_{name}"), options.alpha / len(outputs))
+                   for name in outputs]
+    return objectives + _intermediate(student_plan, teacher_plan, options)
+
+
+def _intermediate(student_plan, teacher_plan, options):
+    pairs, out = options.pairs(student_plan, teacher_plan), []
+    if options.hidden:
+        out.append(HiddenMSE(pairs, student_plan.hidden_size, teacher_plan.hidden_size,
+                             (student_plan.embedding_size, teacher_plan.embedding_size),
+                             student_plan.initializer_range))
+    if options.attention:
+        out.append(AttentionMSE(pairs))
+    return out
+
+
+def pretraining_objectives(student_plan, teacher_plan, options):
+    """DistilBERT's loss: alpha_ce * soft masked-LM targets + alpha_mlm * masked LM + alpha_cos * cosine of the last
+    hidden states (which needs the teacher's width), plus any intermediate losses asked for."""
+    if student_plan.hidden_size != teacher_plan.hidden_size:
+        raise ValueError(f"DistilBERT's cosine loss compares hidden states: the student's width "
+                         f"{student_plan.hidden_size} must be the teacher's {teacher_plan.hidden_size}")
+    return [Scaled(SoftTargets("masked_lm_logits", options.temperature, weights="masked_lm_weights"), options.alpha_ce),
+            Scaled(MaskedLM(), options.alpha_mlm), Scaled(CosineHidden(), options.alpha_cos),
+            *_intermediate(student_plan, teacher_plan, options)]

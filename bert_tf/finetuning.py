@@ -21,7 +21,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from bert_tf import checkpoint_files, checkpoints, kinds
+from bert_tf import checkpoint_files, checkpoints, distillation, kinds
 from bert_tf.config import check_positive
 from bert_tf.finetuning_data import train_steps
 from bert_tf.training import Trainer, TrainingOptions, output_dir, precision_policy, warm_start
@@ -67,25 +67,44 @@ class FineTuningOptions:
 
 class FineTuning:
     """A task's model under a strategy: `train`, then `predict`/`evaluate`; the result is saved as an original
-    TF1 checkpoint (bert/* plus the head's `output_weights` or `cls/squad/*`) in output_dir."""
+    TF1 checkpoint (bert/* plus the head's `output_weights` or `cls/squad/*`) in output_dir.
 
-    def __init__(self, task, config, options, strategy=None):
+    With `teacher_checkpoint` (a model fine-tuned on the same task, any format), the model is a student: it
+    trains on `distillation.fine_tuning_objectives` of the teacher's outputs, the teacher frozen in the same step
+    (DistillationOptions `distill`)."""
+
+    def __init__(self, task, config, options, strategy=None, teacher_checkpoint=None, distill=None):
         self.task, self.config, self.options = task, config, options
         self.kind = kinds.get(task.kind)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.global_step = 0  # of the weights in self.model: steps trained, or read from the checkpoint loaded
         self.init_checkpoint = None  # what warm_start read: part of the run's settings
+        self.teacher_checkpoint, self.distill, self.teacher = teacher_checkpoint, distill, None
         with self.strategy.scope(), precision_policy(options.precision):
             self.model = self.kind.model(config, task)
+            if teacher_checkpoint:
+                self.teacher = self._teacher(teacher_checkpoint)
 
-    def warm_start(self, init_checkpoint, config_file=None):
+    def _teacher(self, path):
+        if not self.kind.distilled:
+            raise ValueError(f"task {self.task.name}: kind {self.task.kind!r} is not distilled (only "
+                             f"{', '.join(k.name for k in kinds.KINDS.values() if k.distilled)})")
+        config, weights, _ = checkpoint_files.load(path)
+        distillation.check_vocab(self.config, config, "the student's config", path)
+        teacher = self.kind.model(config, self.task)
+        checkpoints.set_weights(teacher, weights, source=path)
+        self.distill = self.distill or distillation.DistillationOptions()
+        return teacher
+
+    def warm_start(self, init_checkpoint, config_file=None, layers=None):
         """Body (and any matching head) from a pretraining or fine-tuned checkpoint of any format; None keeps
-        the random initial weights, as the original does without --init_checkpoint."""
+        the random initial weights, as the original does without --init_checkpoint. `layers`: the model takes
+        these layers of the checkpoint, in order (DistilBERT's student of one teacher layer in k)."""
         if not init_checkpoint:
             logging.warning("no checkpoint to start from: %s keeps its random initial weights", self.task.name)
             return []
-        self.init_checkpoint = init_checkpoint
-        return warm_start(self.model, init_checkpoint, config_file=config_file)
+        self.init_checkpoint = init_checkpoint if not layers else f"{init_checkpoint} layers {list(layers)}"
+        return warm_start(self.model, init_checkpoint, config_file=config_file, layers=layers)
 
     def restore_trained(self, init_checkpoint, config_file=None):
         """For evaluation or prediction without training: the fine-tuned weights in output_dir when there are
@@ -109,7 +128,12 @@ class FineTuning:
             save_checkpoints_steps=o.save_checkpoints_steps, steps_per_execution=o.iterations_per_loop,
             optimizer=o.optimizer, precision=o.precision, use_xla=o.use_xla,
             gradient_accumulation_steps=o.gradient_accumulation_steps, keep_checkpoint_max=o.keep_checkpoint_max)
-        return Trainer(self.model, [self.kind.objective(self.task)], options, self.strategy)
+        with self.strategy.scope():  # distillation's maps are weights
+            objectives = [self.kind.objective(self.task)]
+            if self.teacher is not None:
+                objectives = distillation.fine_tuning_objectives(objectives[0], self.kind.distilled, self.model.plan,
+                                                                 self.teacher.plan, self.distill)
+        return Trainer(self.model, objectives, options, self.strategy, teacher=self.teacher)
 
     def train(self, features, num_examples):
         """Trains on `features` for int(num_examples / batch x epochs) steps, resuming from output_dir's latest
@@ -148,8 +172,10 @@ class FineTuning:
             digest.update(key.encode() + np.ascontiguousarray(array).tobytes())
         settings = ("max_seq_length", "train_batch_size", "learning_rate", "num_train_epochs", "warmup_proportion",
                     "optimizer", "precision", "seed", "gradient_accumulation_steps")
+        teacher = {} if self.teacher is None else {"teacher_checkpoint": self.teacher_checkpoint,
+                                                   "distillation": dataclasses.asdict(self.distill)}
         return {"task": self.task.name, "bert_config": self.config.to_dict(), "init_checkpoint": self.init_checkpoint,
-                **{name: getattr(o, name) for name in settings}, "num_train_steps": num_steps,
+                **teacher, **{name: getattr(o, name) for name in settings}, "num_train_steps": num_steps,
                 "train_features": len(features), "train_features_sha256": digest.hexdigest()}
 
     def save(self, vocab_file=None):

@@ -1,12 +1,12 @@
 """The task kinds: one record per kind, read by fine-tuning, export and checkpoint loading alike.
 
-| kind            | model              | head       | objective (a mean over the batch)       | SavedModel |
-|-----------------|--------------------|------------|-----------------------------------------|------------|
-| classification  | BertClassifier     | classifier | softmax cross-entropy                   | classifier |
-| regression      | BertClassifier(1)  | classifier | squared error                           | classifier |
-| multiple_choice | BertMultipleChoice | classifier | cross-entropy over the choices          | -          |
-| tagging         | BertTagger         | classifier | cross-entropy of first sub-tokens       | -          |
-| span            | BertSpanLabeler    | span       | (start + end cross-entropy) / 2         | squad      |
+| kind            | model              | head       | objective (a mean over the batch) | SavedModel | distilled  |
+|-----------------|--------------------|------------|-----------------------------------|------------|------------|
+| classification  | BertClassifier     | classifier | softmax cross-entropy             | classifier | logits     |
+| regression      | BertClassifier(1)  | classifier | squared error                     | classifier | -          |
+| multiple_choice | BertMultipleChoice | classifier | cross-entropy over the choices    | -          | logits     |
+| tagging         | BertTagger         | classifier | cross-entropy of first sub-tokens | -          | -          |
+| span            | BertSpanLabeler    | span       | (start + end cross-entropy) / 2   | squad      | start, end |
 
 The data side of a kind (its examples, packing and output files) is `bert_tf.tasks.task`'s; a task names its kind
 and nothing branches on a task's name. Adding a kind is a record here, its model, and its data entry there.
@@ -99,6 +99,8 @@ class Kind:
         per-example losses for the Estimator's `loss`, or None).
       serving: the SavedModel `bert_tf.export` writes for it ("classifier", "squad"), None if none.
       serving_outputs: for the "classifier" SavedModel: (logits [B, C], label names) -> its outputs.
+      distilled: the model outputs a student learns as soft targets from a teacher (`bert_tf.distillation`);
+        empty: the kind is not distilled.
     """
 
     name: str
@@ -109,6 +111,7 @@ class Kind:
     metrics: Callable
     serving: str | None = None
     serving_outputs: Callable | None = None
+    distilled: tuple[str, ...] = ()
 
     def model(self, config, task):
         return self.model_class(config, task.num_labels)
@@ -121,17 +124,19 @@ class Kind:
 KINDS = {kind.name: kind for kind in (
     Kind("classification", modeling.BertClassifier, "classifier", lambda task: objectives.Classes(),
          lambda task, examples, features, outputs, **_: _softmax(outputs["logits"]), _class_metrics,
-         "classifier", _class_outputs),
+         "classifier", _class_outputs, ("logits",)),
     Kind("regression", modeling.BertClassifier, "classifier", lambda task: objectives.Regression(),
          lambda task, examples, features, outputs, **_: outputs["logits"][:, 0], _regression_metrics,
          "classifier", _score_outputs),
     Kind("multiple_choice", modeling.BertMultipleChoice, "classifier",
          lambda task: objectives.Classes("multiple_choice"),
-         lambda task, examples, features, outputs, **_: _softmax(outputs["logits"]), _class_metrics),
+         lambda task, examples, features, outputs, **_: _softmax(outputs["logits"]), _class_metrics,
+         distilled=("logits",)),
     Kind("tagging", modeling.BertTagger, "classifier", lambda task: objectives.Tagging(),
          lambda task, examples, features, outputs, **_: _softmax(outputs["logits"]), _class_metrics),
     Kind("span", modeling.BertSpanLabeler, "span", lambda task: objectives.Span(),
-         lambda *args, **options: span_predictions(*args, **options)[0], _span_metrics, "squad"),
+         lambda *args, **options: span_predictions(*args, **options)[0], _span_metrics, "squad",
+         distilled=("start_logits", "end_logits")),
 )}
 
 

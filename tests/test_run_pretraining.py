@@ -74,6 +74,24 @@ def test_trains_evaluates_and_exports_what_the_original_code_reads(workdir):
     assert "resuming from" in again.stderr and "ckpt-6 at step 6" in again.stderr
 
 
+def test_distils_a_student_of_teacher_layers(workdir):
+    """DistilBERT through the flags: a 1-layer student made of the 2-layer teacher's layer 1, trained on soft
+    masked-LM targets + masked LM + cosine; eval reports the three, the export is a masked-LM checkpoint."""
+    from helpers import random_weights
+
+    checkpoint_files.save(tiny_config(), random_weights(tiny_config()), str(workdir / "teacher"), "tf1")
+    tiny_config(num_hidden_layers=1).to_json_file(str(workdir / "student.json"))
+    teacher = str(workdir / "teacher")
+    run_script(flags(workdir, bert_config_file=workdir / "student.json", do_train=True, do_eval=True,
+                     teacher_checkpoint=teacher, init_checkpoint=teacher, init_layers=1, distill_temperature=3.0))
+    keys = [line.split(" = ")[0] for line in (workdir / "out" / "eval_results.txt").read_text().splitlines()]
+    assert keys == ["cosine_distance", "global_step", "loss", "masked_lm_accuracy", "masked_lm_loss",
+                    "soft_targets_cross_entropy"]
+    config, weights, _ = checkpoint_files.load(str(workdir / "out" / "tf1"))
+    assert config.num_hidden_layers == 1 and "cls/predictions/output_bias" in weights
+    assert "cls/seq_relationship/output_weights" not in weights
+
+
 def test_dynamic_masking_from_raw_text(tmp_path):
     words = [f"w{i}" for i in range(40)]
     vocab = write_vocab(tmp_path / "vocab.txt", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words])

@@ -127,9 +127,11 @@ class SpanHead(SizedLayer):
 class EncoderModel(ConfiguredModel):
     """A BertEncoder (`self.encoder`) and heads (attributes named as HEAD_SCOPES' keys).
 
-    `call(inputs, training, return_attention_probs=False, head_mask=None)` runs the encoder on
-    `encoder_inputs(inputs)` (with `head_mask`'s gates, see BertEncoder) and returns `head_outputs(...)`, a dict;
-    with `return_attention_probs` it also holds `attention_probs` (the encoder's, one [B, N, S, T] per block run).
+    `call(inputs, training, return_attention_probs=False, head_mask=None, return_hidden_states=False)` runs the
+    encoder on `encoder_inputs(inputs)` (with `head_mask`'s gates, see BertEncoder) and returns
+    `head_outputs(...)`, a dict; with `return_attention_probs` it also holds `attention_probs` and
+    `attention_scores` (the encoder's, one [B, N, S, T] per block run), with `return_hidden_states` the encoder's
+    `embedding_output`, `encoder_outputs` and `sequence_output` (what a distilled student is compared on).
     Subclasses build their heads and define `head_outputs`.
     """
 
@@ -152,14 +154,13 @@ class EncoderModel(ConfiguredModel):
     def head_outputs(self, encoded, inputs, training):
         raise NotImplementedError
 
-    def call(self, inputs, training=None, return_attention_probs=False, head_mask=None):
+    def call(self, inputs, training=None, return_attention_probs=False, head_mask=None, return_hidden_states=False):
         encoded = self.encoder(self.encoder_inputs(inputs), training=training,
                                return_attention_probs=return_attention_probs, head_mask=head_mask)
         outputs = self.head_outputs(encoded, inputs, training)
-        if return_attention_probs:
-            outputs["attention_probs"], outputs["attention_scores"] = (encoded["attention_probs"],
-                                                                       encoded["attention_scores"])
-        return outputs
+        names = (("attention_probs", "attention_scores") if return_attention_probs else ()) + (
+            ("embedding_output", "encoder_outputs", "sequence_output") if return_hidden_states else ())
+        return {**outputs, **{name: encoded[name] for name in names}}
 
     def heads(self):
         """{head attribute: layer} of the heads this model has, in HEAD_SCOPES order."""

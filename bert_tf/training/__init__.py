@@ -17,7 +17,8 @@ from bert_tf.training.options import (
     precision_policy,
 )
 from bert_tf.training.pretraining import TF1_EXPORT_DIR, Pretraining
-from bert_tf.training.trainer import CHECKPOINT_NAME, Trainer, write_scalars
+from bert_tf.training.summaries import write_scalars
+from bert_tf.training.trainer import CHECKPOINT_NAME, Trainer
 from bert_tf.training.warm_start import read_training_checkpoint, warm_start
 
 __all__ = ["CHECKPOINT_NAME", "PRECISIONS", "STRATEGIES", "TF1_EXPORT_DIR", "Pretraining", "PretrainingOptions",

@@ -11,9 +11,11 @@ runs are not locked.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import logging
 import os
+import shutil
 
 from bert_tf import files
 
@@ -89,3 +91,13 @@ def check_run_config(output_dir: str, run_config: dict, allow_changes: bool = Fa
         if not changes:
             return
     files.write_text(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
+
+
+def remove_checkpoint_temporaries(directory, prefix="ckpt-*"):
+    """Removes what an interrupted checkpoint save leaves: TensorFlow writes `<prefix>_temp/` shards and a
+    `checkpoint.tmp*` state file, removed only when the save completes. Called with output_dir's lock held (no
+    other run is saving there)."""
+    for path in glob.glob(os.path.join(glob.escape(directory), f"{prefix}_temp")):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in glob.glob(os.path.join(glob.escape(directory), "checkpoint.tmp*")):
+        os.unlink(path)

@@ -1,8 +1,10 @@
 """Pretraining: the original run_pretraining's model, objectives and outputs on the Trainer.
 
 With next-sentence prediction the model is a BertPretrainer trained on masked LM + next sentence; without it a
-BertMaskedLM trained on masked LM alone. Besides the Trainer's checkpoints and summaries, output_dir gets the
-original's `eval_results.txt` and, after training, the weights in the original layout in `tf1/`.
+BertMaskedLM trained on masked LM alone. With a teacher it is a BertMaskedLM student trained on DistilBERT's loss
+(`bert_tf.distillation.pretraining_objectives`: soft masked-LM targets, masked LM, cosine of hidden states).
+Besides the Trainer's checkpoints and summaries, output_dir gets the original's `eval_results.txt` and, after
+training, the weights in the original layout in `tf1/`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 
 import tensorflow as tf
 
-from bert_tf import checkpoint_files, checkpoints, objectives
+from bert_tf import checkpoint_files, checkpoints, distillation, objectives
 from bert_tf.files import format_eval_results, write_eval_results
 from bert_tf.modeling import BertMaskedLM, BertPretrainer
 from bert_tf.pretraining_data import expand_input_patterns
@@ -32,21 +34,33 @@ class Pretraining(Trainer):
       config: the BertConfig (or an EncoderPlan).
       options: PretrainingOptions.
       strategy: a tf.distribute strategy (default: the current one).
+      teacher_checkpoint: a pretrained model with a masked-LM head (any format) to distill from, as DistilBERT;
+        `distill` (DistillationOptions) weighs its losses.
     """
 
-    def __init__(self, config, options, strategy=None):
+    def __init__(self, config, options, strategy=None, teacher_checkpoint=None, distill=None):
         strategy = strategy or tf.distribute.get_strategy()
+        teacher, self.distill = None, distill or distillation.DistillationOptions()
         with strategy.scope(), precision_policy(options.precision):
-            model = BertPretrainer(config) if options.next_sentence else BertMaskedLM(config)
-        super().__init__(model, objectives.pretraining(options.next_sentence), options, strategy)
-        self.config = config
+            model = BertPretrainer(config) if options.next_sentence and not teacher_checkpoint else BertMaskedLM(config)
+            goals = objectives.pretraining(options.next_sentence)
+            if teacher_checkpoint:
+                teacher_config, weights, _ = checkpoint_files.load(teacher_checkpoint)
+                distillation.check_vocab(config, teacher_config, "the student's config", teacher_checkpoint)
+                teacher = checkpoint_files.build_model(teacher_config, weights, source=teacher_checkpoint)
+                if getattr(teacher, "masked_lm", None) is None:
+                    raise ValueError(f"{teacher_checkpoint}: the teacher has no masked-LM head to distill from")
+                goals = distillation.pretraining_objectives(model.plan, teacher.plan, self.distill)
+        super().__init__(model, goals, options, strategy, teacher=teacher)
+        self.config, self.teacher_checkpoint = config, teacher_checkpoint
 
-    def restore(self, init_checkpoint=None, config_file=None):
-        """Resumes from the latest checkpoint in output_dir; else warm-starts from `init_checkpoint` if given.
+    def restore(self, init_checkpoint=None, config_file=None, layers=None):
+        """Resumes from the latest checkpoint in output_dir; else warm-starts from `init_checkpoint` if given
+        (with `layers`: these layers of it, `bert_tf.training.warm_start`).
 
         Returns the step training continues from."""
         if not tf.train.latest_checkpoint(self.options.output_dir) and init_checkpoint:
-            warm_start(self.model, init_checkpoint, config_file=config_file)
+            warm_start(self.model, init_checkpoint, config_file=config_file, layers=layers)
         return super().restore()
 
     def run_config(self, input_file, init_checkpoint=None, **data_settings):
@@ -57,8 +71,10 @@ class Pretraining(Trainer):
                    "use_xla", "keep_checkpoint_max"}
         settings = {k: v for k, v in dataclasses.asdict(self.options).items() if k not in ignored}
         inputs = {path: os.path.getsize(path) for path in expand_input_patterns(input_file)}
+        teacher = {} if self.teacher is None else {"teacher_checkpoint": self.teacher_checkpoint,
+                                                   "distillation": dataclasses.asdict(self.distill)}
         return {"bert_config": self.config.to_dict(), **settings, "init_checkpoint": init_checkpoint,
-                "input_bytes": inputs, **data_settings}
+                "input_bytes": inputs, **teacher, **data_settings}
 
     def export_tf1(self, vocab_file=None):
         """The model's weights as an original-layout checkpoint folder (`bert_model.ckpt` + bert_config.json)."""

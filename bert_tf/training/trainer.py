@@ -16,7 +16,6 @@ clipped by (the tied word-embedding table's gradient in TF1's form: `Trainer._gr
 from __future__ import annotations
 
 import contextlib
-import glob
 import logging
 import os
 import shutil
@@ -25,12 +24,12 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 from bert_tf import checkpoints, objectives
 from bert_tf.modeling import recording_tied_reads
 from bert_tf.optimization import create_optimizer
 from bert_tf.training import output_dir
+from bert_tf.training.summaries import duration, write_scalars
 
 CHECKPOINT_NAME = "ckpt"  # training checkpoints: <output_dir>/ckpt-<step>.{index,data-*}
 SUM = tf.distribute.ReduceOp.SUM
@@ -45,10 +44,20 @@ class Trainer:
       objectives: what the loss sums; each reads the model outputs and batch features it names.
       options: TrainingOptions.
       strategy: a tf.distribute strategy (default: the current one).
+      teacher: a frozen model (built like `model`) whose outputs objectives read as `outputs["teacher"]`
+        (`bert_tf.distillation`); it runs in inference mode, outside the gradient tape.
+
+    Objectives with weights of their own (`trainable_variables`, e.g. distillation's learned maps; made in
+    `strategy.scope()`) are trained and checkpointed with the model.
     """
 
-    def __init__(self, model, objective_list, options, strategy=None):
-        self.model, self.objectives, self.options = model, list(objective_list), options
+    def __init__(self, model, objective_list, options, strategy=None, teacher=None):
+        self.model, self.objectives, self.options, self.teacher = model, list(objective_list), options, teacher
+        objective_variables = [v for o in self.objectives for v in getattr(o, "trainable_variables", ())]
+        # What models return beyond their heads' outputs: what the objectives read (distillation's).
+        read = {k for o in self.objectives for k in o.outputs}
+        self._call = {"return_attention_probs": bool(read & {"attention_probs", "attention_scores"}),
+                      "return_hidden_states": bool(read & {"embedding_output", "encoder_outputs", "sequence_output"})}
         self.strategy = strategy or tf.distribute.get_strategy()
         replicas = self.strategy.num_replicas_in_sync
         if options.train_batch_size % (replicas * options.gradient_accumulation_steps):
@@ -61,7 +70,7 @@ class Trainer:
                                               options.num_warmup_steps, optimizer_type=options.optimizer)
             if options.precision == "float16":
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
-            self.variables = list(model.trainable_variables)
+            self.variables = [*model.trainable_variables, *objective_variables]
             self.optimizer.build(self.variables)
             self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         table = model.encoder.embedding_table
@@ -72,7 +81,8 @@ class Trainer:
         weights = {name: variable for name, (variable, _) in checkpoints.keras_variables(model).items()}
         seed_states = [v for v in model.non_trainable_variables if "seed_generator" in v.path]
         self.checkpoint = tf.train.Checkpoint(weights=weights, optimizer=self.optimizer,
-                                              global_step=self.global_step, seed_generators=seed_states)
+                                              global_step=self.global_step, seed_generators=seed_states,
+                                              objective_weights=objective_variables)
         self.is_chief = self.strategy.extended.should_checkpoint
         self._checkpoint_dir = options.output_dir if self.is_chief else os.path.join(
             options.output_dir, f".worker-{self.strategy.cluster_resolver.task_id}")
@@ -110,7 +120,7 @@ class Trainer:
         directory = self.options.output_dir
         with self.holding_output_dir():
             if self.is_chief:
-                _remove_checkpoint_temporaries(directory)
+                output_dir.remove_checkpoint_temporaries(directory)
             state = tf.train.get_checkpoint_state(directory)
             if state is None:
                 return self.step
@@ -153,7 +163,7 @@ class Trainer:
         try:
             path = self.manager.save(checkpoint_number=self.global_step)
         except BaseException:
-            _remove_checkpoint_temporaries(self._checkpoint_dir, f"{CHECKPOINT_NAME}-{self.step}")
+            output_dir.remove_checkpoint_temporaries(self._checkpoint_dir, f"{CHECKPOINT_NAME}-{self.step}")
             raise
         if not self.is_chief:
             shutil.rmtree(self._checkpoint_dir, ignore_errors=True)
@@ -167,8 +177,17 @@ class Trainer:
             return tf.convert_to_tensor(self.optimizer.dynamic_scale.value)
         return tf.constant(1.0)
 
-    def _model_outputs(self, features, training):
-        return self.model({k: features[k] for k in self.model.input_features if k in features}, training=training)
+    def _model_outputs(self, features, training, teacher=None):
+        """The model's outputs on `features`, with the teacher's (computed beforehand) as `teacher`."""
+        outputs = self.model({k: features[k] for k in self.model.input_features if k in features},
+                             training=training, **self._call)
+        return outputs if teacher is None else {**outputs, "teacher": teacher}
+
+    def _teacher_outputs(self, features):
+        if self.teacher is None:
+            return None
+        inputs = {k: features[k] for k in self.teacher.input_features if k in features}
+        return self.teacher(inputs, training=False, **self._call)
 
     def _gradients(self, features, totals, loss_scale):
         """Forward and backward pass on one micro-batch: (objective sums, gradients of loss_scale * loss), the
@@ -184,8 +203,9 @@ class Trainer:
         the masked-LM part, and the extra one the rows of this micro-batch's input positions, which the optimizer
         joins to it after the sum across replicas (`bert_tf.optimization.join_repeated_variables`).
         """
+        teacher = self._teacher_outputs(features)  # before the tape: nothing of it is differentiated
         with tf.GradientTape() as tape, recording_tied_reads() as reads:
-            outputs = self._model_outputs(features, training=True)
+            outputs = self._model_outputs(features, training=True, teacher=teacher)
             sums = objectives.sums(self.objectives, outputs, features, totals)
             scaled_loss = sums["loss"] * loss_scale
         tied = "masked_lm_table" in reads
@@ -266,7 +286,8 @@ class Trainer:
     def _eval_replica_step(self, features):
         context = tf.distribute.get_replica_context()
         totals = context.all_reduce(SUM, objectives.totals(self.objectives, features))
-        return objectives.sums(self.objectives, self._model_outputs(features, training=False), features, totals)
+        outputs = self._model_outputs(features, training=False, teacher=self._teacher_outputs(features))
+        return objectives.sums(self.objectives, outputs, features, totals)
 
     def _reduce(self, per_replica):
         return {k: self.strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
@@ -353,7 +374,7 @@ class Trainer:
         rate = (step - start_step) / (time.perf_counter() - start_time)
         eta = (self.options.num_train_steps - step) / rate if rate else float("inf")
         logging.info("step %d/%d  %s  %.2f steps/s  ETA %s", step, self.options.num_train_steps,
-                     "  ".join(f"{k} {v:.5g}" for k, v in results.items()), rate, _duration(eta))
+                     "  ".join(f"{k} {v:.5g}" for k, v in results.items()), rate, duration(eta))
 
     def evaluate(self, dataset_fn, num_batches):
         """The objectives' metrics over `num_batches` batches of `dataset_fn(input_context)` (per-replica shares of
@@ -368,31 +389,3 @@ class Trainer:
         if self.is_chief:
             write_scalars(self._summary_writer("eval"), results["global_step"], results)
         return results
-
-
-def write_scalars(writer, step, values):
-    """TensorBoard scalars, written with the raw summary op: tf.summary.scalar needs the tensorboard package,
-    which TensorFlow no longer installs; the records are the same (plugin "scalars", a float32 tensor)."""
-    metadata = summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")).SerializeToString()
-    with writer.as_default(step=step):
-        for key, value in values.items():
-            tf.summary.write(key, tf.constant(value, tf.float32), metadata=metadata)
-    writer.flush()
-
-
-def _duration(seconds):
-    if not np.isfinite(seconds):
-        return "?"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def _remove_checkpoint_temporaries(directory, prefix=f"{CHECKPOINT_NAME}-*"):
-    """Removes what an interrupted checkpoint save leaves: TensorFlow writes `<prefix>_temp/` shards and a
-    `checkpoint.tmp*` state file, removed only when the save completes. Called with output_dir's lock held (no
-    other run is saving there)."""
-    for path in glob.glob(os.path.join(glob.escape(directory), f"{prefix}_temp")):
-        shutil.rmtree(path, ignore_errors=True)
-    for path in glob.glob(os.path.join(glob.escape(directory), "checkpoint.tmp*")):
-        os.unlink(path)

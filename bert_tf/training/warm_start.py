@@ -8,7 +8,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from bert_tf import checkpoint_files, checkpoints
+from bert_tf import checkpoint_files, checkpoints, distillation
 
 
 def _checkpoint_key(name):
@@ -35,13 +35,21 @@ def read_training_checkpoint(prefix, model):
     return weights
 
 
-def warm_start(model, path, config_file=None):
+def warm_start(model, path, config_file=None, layers=None):
     """Initialises `model` from a bert_tf training checkpoint (prefix or output_dir) or any checkpoint that
     `checkpoint_files` reads (original TF1, Hugging Face, Keras): what matches by name is restored, the rest
     logged (`checkpoints.set_weights(strict=False)`); weights that are not finite are a ValueError naming the
-    checkpoint. Returns the canonical names restored."""
-    prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
-    weights = read_training_checkpoint(prefix, model) if prefix else None
+    checkpoint. With `layers` (one per layer of `model`), the model's layers are these layers of the checkpoint,
+    in order, the rest as named (DistilBERT's student: one teacher layer in k). Returns the canonical names
+    restored."""
+    if layers:
+        if len(layers) != model.plan.num_hidden_layers:
+            raise ValueError(f"{len(layers)} layers of {path} for a model of {model.plan.num_hidden_layers}: give "
+                             "one per layer of the model")
+        weights = distillation.layers_of(checkpoint_files.load(path, config_file=config_file)[1], layers)
+    else:
+        prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
+        weights = read_training_checkpoint(prefix, model) if prefix else None
     if weights is None:
         _, weights, _ = checkpoint_files.load(path, config_file=config_file)
     bad = [name for name, value in weights.items() if not np.isfinite(value).all()]
