@@ -202,6 +202,13 @@ def load(path: str, input_format: str | None = None, config_file: str | None = N
     return config, weights, (vocab if os.path.exists(vocab) else None)
 
 
+def has_own_config(path: str) -> bool:
+    """Whether the checkpoint at `path` has its config beside it (HF's config.json, else bert_config.json)."""
+    fmt = detect_format(path)
+    return fmt == "keras" or os.path.exists(os.path.join(_folder(path), "config.json" if fmt == "hf"
+                                                         else "bert_config.json"))
+
+
 def load_keras_model(path: str):
     import keras
 

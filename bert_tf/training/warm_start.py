@@ -46,7 +46,10 @@ def warm_start(model, path, config_file=None, layers=None):
         if len(layers) != model.plan.num_hidden_layers:
             raise ValueError(f"{len(layers)} layers of {path} for a model of {model.plan.num_hidden_layers}: give "
                              "one per layer of the model")
-        weights = distillation.layers_of(checkpoint_files.load(path, config_file=config_file)[1], layers)
+        # The checkpoint's own config tells its depth; config_file describes the model, which has fewer layers.
+        own = checkpoint_files.has_own_config(path)
+        weights = distillation.layers_of(checkpoint_files.load(path, config_file=None if own else config_file)[1],
+                                         layers)
     else:
         prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
         weights = read_training_checkpoint(prefix, model) if prefix else None
