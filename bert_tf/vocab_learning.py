@@ -66,10 +66,13 @@ def _join(left: str, right: str) -> str:
 
 
 class _PairCounts:
-    """Adjacent-piece pair counts over all words, with the words holding each pair and a max-heap of counts."""
+    """Adjacent-piece pair counts over all words, with the words holding each pair and a max-heap of counts.
 
-    def __init__(self, words, counts):
-        self.words, self.counts = words, counts
+    `join` makes the merged piece of a pair (WordPiece drops the "##" of the right piece; byte-level BPE
+    concatenates, `bert_tf.byte_bpe`)."""
+
+    def __init__(self, words, counts, join=_join):
+        self.words, self.counts, self.join = words, counts, join
         self.count = collections.Counter()
         self.where = collections.defaultdict(set)
         for index, pieces in enumerate(words):
@@ -95,7 +98,7 @@ class _PairCounts:
 
     def merge(self, pair):
         """Replaces every occurrence of `pair` by the joined piece and updates the counts."""
-        joined = _join(*pair)
+        joined = self.join(*pair)
         changed = set()
         for index in self.where.pop(pair):
             pieces = self.words[index]

@@ -10,12 +10,13 @@ import sys
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "bert_tf"
-# docs/ARCHITECTURE.md's import direction: files, config, tokenization -> text_ops, *_data, tasks -> modeling,
+# docs/ARCHITECTURE.md's import direction: files, config, tokenizers -> text_ops, *_data, tasks -> modeling,
 # optimization, objectives -> training, checkpoints, kinds, export -> scripts. A module may import its own level
 # and the levels before it.
 LEVELS = {
-    "files": 0, "config": 0, "tokenization": 0,
-    "text_ops": 1, "finetuning_data": 1, "pretraining_data": 1, "tasks": 1, "vocab_learning": 1,
+    "files": 0, "config": 0, "tokenization": 0, "sentencepiece_tokenization": 0,
+    "text_ops": 1, "sentencepiece_ops": 1, "finetuning_data": 1, "pretraining_data": 1, "tasks": 1, "vocab_learning": 1,
+    "byte_bpe": 1,
     "modeling": 2, "optimization": 2, "objectives": 2, "distillation": 2,
     "training": 3, "checkpoints": 3, "checkpoint_files": 3, "kinds": 3, "export": 3, "finetuning": 3, "cli": 3,
     "analysis": 3,
@@ -56,7 +57,7 @@ def test_tasks_never_import_modeling_and_modeling_never_imports_data():
 
 def test_pure_modules_import_without_tensorflow():
     code = ("import sys; import bert_tf.config, bert_tf.tokenization, bert_tf.vocab_learning, bert_tf.tasks, "
-            "bert_tf.finetuning_data, bert_tf.pretraining_data; "
+            "bert_tf.finetuning_data, bert_tf.pretraining_data, bert_tf.sentencepiece_tokenization, bert_tf.byte_bpe; "
             "print(sorted(m for m in ('tensorflow', 'keras', 'sklearn', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
