@@ -14,18 +14,13 @@ import re
 
 import numpy as np
 
-from bert_tf import checkpoints, files
+from bert_tf import checkpoints, files, model_types
 from bert_tf.config import BertConfig
+from bert_tf.model_types import hf_activation, to_hf_activation
 
 FORMATS = ("tf1", "hf", "keras")
 TF1_CHECKPOINT_NAME = "bert_model.ckpt"
 WEIGHTS_FILES = {"tf1": TF1_CHECKPOINT_NAME + ".index", "hf": "model.safetensors", "keras": "model.keras"}
-
-# Hugging Face's "gelu" is the exact erf form; the original's "gelu" is the tanh approximation.
-HF_TO_BERT_TF_ACT = {"gelu": "gelu_exact", "gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu",
-                     "tanh": "tanh", "linear": "linear"}
-BERT_TF_TO_HF_ACT = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu", "tanh": "tanh",
-                     "linear": "linear"}
 
 # Optimizer slots and counters that training checkpoints carry; never model weights.
 _TF1_SKIP = re.compile(r"(^global_step$|/adam_[mv]$|AdamWeightDecayOptimizer)")
@@ -38,17 +33,18 @@ _HF_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_hea
 
 
 def config_from_hf(values: dict, source: str = "config.json") -> BertConfig:
-    """HF BertConfig JSON -> BertConfig, translating the activation name and refusing what we cannot honour."""
-    act = values.get("hidden_act", "gelu")
-    if act not in HF_TO_BERT_TF_ACT:
-        raise ValueError(f"{source}: hidden_act {act!r} has no bert_tf equivalent ({sorted(HF_TO_BERT_TF_ACT)})")
+    """HF config JSON -> BertConfig (or a cousin's config, by its `model_type`), translating the activation name
+    and refusing what we cannot honour."""
+    if values.get("model_type", "bert") != "bert":
+        return model_types.cousin_from_hf(values, source)
+    act = hf_activation(values.get("hidden_act", "gelu"), source)
     if values.get("layer_norm_eps", 1e-12) != 1e-12:
         raise ValueError(f"{source}: layer_norm_eps {values['layer_norm_eps']} != 1e-12 (the original's epsilon)")
     if values.get("position_embedding_type", "absolute") != "absolute":
         raise ValueError(f"{source}: position_embedding_type {values['position_embedding_type']!r} "
                          "is not the original's absolute positions")
     return BertConfig.from_dict({**{k: values[k] for k in _HF_KEYS if k in values},
-                                 "hidden_act": HF_TO_BERT_TF_ACT[act]}, source=source)
+                                 "hidden_act": act}, source=source)
 
 
 # Keyed by checkpoints.heads_of (HEAD_TABLES order).
@@ -58,19 +54,19 @@ HF_ARCHITECTURES = {(): "BertModel", ("masked_lm", "next_sentence"): "BertForPre
 
 
 def config_to_hf(config: BertConfig, heads=(), num_labels: int | None = None) -> dict:
-    """BertConfig -> HF config.json values; `heads` (checkpoints.heads_of) picks the architecture."""
+    """BertConfig (or a cousin's) -> HF config.json values; `heads` (checkpoints.heads_of) picks the architecture."""
+    if model_types.model_type_of(config) != "bert":
+        return model_types.cousin_to_hf(config, heads)
     values = {k: v for k, v in config.to_dict().items() if k != "hidden_act"}
     heads = tuple(heads)
     # A combination HF has no class for is named after its first head, as the tensors' names still are.
     architecture = HF_ARCHITECTURES.get(heads) or HF_ARCHITECTURES.get(heads[:1])
     if architecture is None:
         raise ValueError(f"heads {heads}: expected names from checkpoints.HEAD_TABLES {tuple(checkpoints.HEAD_TABLES)}")
-    # The original treats an empty or null hidden_act as no activation.
-    act = (config.hidden_act or "linear").lower()
     labels = {"id2label": {str(i): f"LABEL_{i}" for i in range(num_labels)},
               "label2id": {f"LABEL_{i}": i for i in range(num_labels)}} if num_labels else {}
     return {"architectures": [architecture], "model_type": "bert", **values, **labels,
-            "hidden_act": BERT_TF_TO_HF_ACT[act], "layer_norm_eps": 1e-12,
+            "hidden_act": to_hf_activation(config.hidden_act), "layer_norm_eps": 1e-12,
             "pad_token_id": 0, "position_embedding_type": "absolute"}
 
 
@@ -176,26 +172,36 @@ def _folder(path: str) -> str:
     return path if os.path.isdir(path) else os.path.dirname(path)
 
 
-def load(path: str, input_format: str | None = None, config_file: str | None = None):
-    """Reads a checkpoint in any format. Returns (BertConfig, canonical weights, vocab.txt path or None).
+def load(path: str, input_format: str | None = None, config_file: str | None = None, model_type: str | None = None):
+    """Reads a checkpoint in any format. Returns (config, canonical weights, vocab.txt path or None).
 
-    config_file overrides the config found beside the weights (`bert_config.json`, or HF's `config.json`).
+    config_file overrides the config found beside the weights (`bert_config.json`, the original ALBERT's
+    `albert_config.json`, or HF's `config.json`). The config's type is its `model_type` (`bert_tf.model_types`):
+    the JSON's key, else `model_type`, else ALBERT for an `albert_config.json`, else BERT; a JSON of another type
+    than `model_type` is refused.
     """
     fmt = input_format or detect_format(path)
     if fmt not in FORMATS:
         raise ValueError(f"unknown checkpoint format {fmt!r}; expected one of {FORMATS}")
     folder = _folder(path)
     if config_file:
-        config = BertConfig.from_json_file(config_file)
+        config = model_types.config_from_json_file(config_file, model_type)
     elif fmt == "hf":
         hf_config = os.path.join(folder, "config.json")
         config = config_from_hf(_read_json(hf_config), source=hf_config)
+        if model_type and model_types.model_type_of(config) != model_type:
+            raise ValueError(f"{hf_config}: a config of model_type {model_types.model_type_of(config)!r}, given "
+                             f"as {model_type!r}")
     else:
-        config = BertConfig.from_json_file(os.path.join(folder, "bert_config.json"))
+        albert = os.path.join(folder, "albert_config.json")
+        if os.path.exists(albert) and not os.path.exists(os.path.join(folder, "bert_config.json")):
+            config = model_types.config_from_json_file(albert, model_type or "albert")
+        else:
+            config = model_types.config_from_json_file(os.path.join(folder, "bert_config.json"), model_type)
     if fmt == "tf1":
         weights = read_tf1(tf1_prefix(path))
     elif fmt == "hf":
-        weights = checkpoints.hf_to_tf1(read_hf(folder), config.num_hidden_layers, source=folder)
+        weights = checkpoints.hf_to_tf1(read_hf(folder), config, source=folder)
     else:
         weights = checkpoints.get_weights(load_keras_model(path))
     vocab = os.path.join(folder, "vocab.txt")
@@ -231,8 +237,8 @@ def build_model(config: BertConfig, weights: dict, strict: bool = True, source: 
     """
     from bert_tf import kinds, modeling
 
-    heads = checkpoints.heads_of(weights)
-    pooler = checkpoints.has_pooler(weights)
+    heads = checkpoints.heads_of(weights, config)
+    pooler = checkpoints.has_pooler(weights, config)
     task_heads = [head for head in heads if head in {kind.head for kind in kinds.KINDS.values()}]
     if "next_sentence" in heads:
         model = modeling.BertPretrainer(config)
@@ -240,7 +246,7 @@ def build_model(config: BertConfig, weights: dict, strict: bool = True, source: 
         model = modeling.BertMaskedLM(config, with_pooler=pooler)
     elif task_heads:
         head = task_heads[0]
-        outputs = next(e.tf1 for e in checkpoints.head_tables()[head] if e.keras_transpose)  # [C, H]
+        outputs = next(e.tf1 for e in checkpoints.head_tables(config)[head] if e.keras_transpose)  # [C, H]
         model = kinds.for_head(head).model_class(config, weights[outputs].shape[0])
     else:
         model = modeling.BertEncoder(config, with_pooler=pooler)
@@ -259,9 +265,8 @@ def save(config: BertConfig, weights: dict, output_dir: str, output_format: str,
         write_tf1(weights, os.path.join(output_dir, TF1_CHECKPOINT_NAME))
         config.to_json_file(os.path.join(output_dir, "bert_config.json"))
     elif output_format == "hf":
-        heads = checkpoints.heads_of(weights)
-        write_hf(checkpoints.tf1_to_hf(weights, config.num_hidden_layers, prefix="bert." if heads else ""),
-                 output_dir)
+        heads = checkpoints.heads_of(weights, config)
+        write_hf(checkpoints.tf1_to_hf(weights, config, prefix=None if heads else ""), output_dir)
         num_labels = weights["output_weights"].shape[0] if "classifier" in heads else None
         files.write_text(os.path.join(output_dir, "config.json"),
                          json.dumps(config_to_hf(config, heads, num_labels), indent=2, sort_keys=True) + "\n")

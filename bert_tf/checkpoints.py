@@ -55,64 +55,94 @@ def _same_random_state():
         random.setstate(state)
 
 
-@functools.cache
-def _body_table(num_hidden_layers: int, pooler: bool) -> tuple[Entry, ...]:
+def structure(config=None):
+    """The smallest config whose model has the same weight names as `config`'s (a BertConfig, a cousin's config
+    of `bert_tf.model_types`, or for BERT just its number of layers; None: one BERT layer): name tables are
+    walked from a model of it."""
     from bert_tf.config import BertConfig
+
+    if type(config) is BertConfig:  # BERT's names depend on the depth alone
+        config = config.num_hidden_layers
+    if not isinstance(config, BertConfig):  # a model built from an EncoderPlan has BERT's names
+        layers = config if isinstance(config, int) else 1
+        return BertConfig(vocab_size=1, hidden_size=1, num_hidden_layers=layers, num_attention_heads=1,
+                          intermediate_size=1, max_position_embeddings=1, type_vocab_size=1)
+    sizes = dict(vocab_size=1, hidden_size=1, num_attention_heads=1, intermediate_size=1, max_position_embeddings=1,
+                 pruned_heads=())
+    if hasattr(config, "embedding_size"):  # ALBERT: a projection when the widths differ
+        sizes.update(embedding_size=1 if config.embedding_size == config.hidden_size else 2)
+    if config.type_vocab_size:
+        sizes.update(type_vocab_size=1)
+    return dataclasses.replace(config, **sizes)
+
+
+@functools.cache
+def _body_table(shape, pooler: bool) -> tuple[Entry, ...]:
     from bert_tf.modeling import BertEncoder
 
-    config = BertConfig(vocab_size=1, hidden_size=1, num_hidden_layers=num_hidden_layers, num_attention_heads=1,
-                        intermediate_size=1, max_position_embeddings=1, type_vocab_size=1)
     with _same_random_state():
-        return tuple(_entries(BertEncoder(config, with_pooler=pooler)))
+        return tuple(_entries(BertEncoder(shape, with_pooler=pooler)))
 
 
 @functools.cache
-def head_tables() -> dict[str, tuple[Entry, ...]]:
-    """{head: its weights' names}, as the heads of the models that hold them declare them (HEAD_SCOPES order)."""
-    from bert_tf.config import BertConfig
+def _head_tables(shape) -> dict[str, tuple[Entry, ...]]:
     from bert_tf.modeling import HEAD_SCOPES, BertClassifier, BertPretrainer, BertSpanLabeler
-    from bert_tf.modeling.names import scoped
+    from bert_tf.modeling.names import family_names, scoped
 
-    config = BertConfig(vocab_size=1, hidden_size=1, num_hidden_layers=1, num_attention_heads=1,
-                        intermediate_size=1, max_position_embeddings=1, type_vocab_size=1)
     with _same_random_state():
-        models = (BertPretrainer(config), BertClassifier(config, 1), BertSpanLabeler(config))
+        models = (BertPretrainer(shape), BertClassifier(shape, 1), BertSpanLabeler(shape))
     holders = {head: model for model in models for head in HEAD_SCOPES if getattr(model, head, None) is not None}
     return {head: tuple(Entry(n.tf1, n.hf, n.hf_transpose, n.keras_transpose)
-                        for n in scoped(getattr(holders[head], head).weight_names(), *scopes))
+                        for n in family_names(scoped(getattr(holders[head], head).weight_names(), *scopes), shape))
             for head, scopes in HEAD_SCOPES.items()}
 
 
-def name_table(num_hidden_layers: int, heads=(), pooler: bool = True) -> list[Entry]:
-    """Every weight of a BERT body with L layers plus the named heads (keys of HEAD_SCOPES), in checkpoint
-    order, as the layers declare them (pooler=False: a body saved without one)."""
-    return list(_body_table(num_hidden_layers, pooler)) + [e for head in heads for e in head_tables()[head]]
+def head_tables(config=None) -> dict[str, tuple[Entry, ...]]:
+    """{head: its weights' names}, as the heads of the models that hold them declare them (HEAD_SCOPES order),
+    named as `config`'s family names them (BERT by default)."""
+    return _head_tables(structure(config))
 
 
-def pooler_table() -> tuple[Entry, ...]:
+def name_table(config, heads=(), pooler: bool = True) -> list[Entry]:
+    """Every weight of the body `config` describes (or of a BERT body of that many layers) plus the named heads
+    (keys of HEAD_SCOPES), in checkpoint order, as the layers declare them (pooler=False: a body saved without
+    one)."""
+    shape = structure(config)
+    return list(_body_table(shape, pooler)) + [e for head in heads for e in _head_tables(shape)[head]]
+
+
+def pooler_table(config=None) -> tuple[Entry, ...]:
     """The pooler's weights: what a body with one has and one without lacks."""
-    without = set(_body_table(1, False))
-    return tuple(e for e in _body_table(1, True) if e not in without)
+    shape = structure(config)
+    without = set(_body_table(shape, False))
+    return tuple(e for e in _body_table(shape, True) if e not in without)
 
 
 def _carries(names: set, table) -> bool:
     return any(e.tf1 in names or e.hf in names for e in table)
 
 
-def heads_of(names) -> tuple[str, ...]:
+def heads_of(names, config=None) -> tuple[str, ...]:
     """Which heads a set of TF1 or Hugging Face tensor names carries (in HEAD_SCOPES order)."""
     names = set(names)
-    return tuple(head for head, table in head_tables().items() if _carries(names, table))
+    return tuple(head for head, table in head_tables(config).items() if _carries(names, table))
 
 
-def has_pooler(names) -> bool:
-    """Whether TF1 or Hugging Face tensor names (with or without `bert.`) include the pooler."""
-    names = {n[len("bert."):] if n.startswith("bert.") else n for n in names}
-    return _carries(names, pooler_table())
+def has_pooler(names, config=None) -> bool:
+    """Whether TF1 or Hugging Face tensor names (with or without the body prefix, `bert.`) include the pooler."""
+    prefix = _hf_body(config)
+    names = {n[len(prefix):] if n.startswith(prefix) else n for n in names}
+    return _carries(names, pooler_table(config))
 
 
 def heads_of_model(model) -> tuple[str, ...]:
-    return tuple(head for head in head_tables() if getattr(model, head, None) is not None)
+    return tuple(head for head in head_tables(model.config) if getattr(model, head, None) is not None)
+
+
+def _hf_body(config) -> str:
+    from bert_tf.modeling.names import family_of
+
+    return family_of(config).hf_body
 
 
 def model_has_pooler(model) -> bool:
@@ -122,10 +152,12 @@ def model_has_pooler(model) -> bool:
 # ----------------------------------------------------------------------------------------------- Hugging Face
 
 
-def tf1_to_hf(weights: dict[str, np.ndarray], num_hidden_layers: int, prefix: str = "bert.") -> dict:
-    """Canonical weights -> HF state dict. Body names get `prefix` ("bert." for models with heads)."""
-    body = {e.tf1 for e in _body_table(num_hidden_layers, True)}
-    table = name_table(num_hidden_layers, heads_of(weights), has_pooler(weights))
+def tf1_to_hf(weights: dict[str, np.ndarray], config, prefix: str | None = None) -> dict:
+    """Canonical weights -> HF state dict of the body `config` describes (or a BERT body of that many layers).
+    Body names get `prefix` (the family's, "bert." for BERT, by default; "" for a model without heads)."""
+    prefix = _hf_body(config) if prefix is None else prefix
+    body = {e.tf1 for e in name_table(config)}
+    table = name_table(config, heads_of(weights, config), has_pooler(weights, config))
     missing = [e.tf1 for e in table if e.tf1 not in weights]
     if missing:
         raise ValueError(f"cannot convert to Hugging Face names: missing {', '.join(missing)}")
@@ -136,25 +168,34 @@ def tf1_to_hf(weights: dict[str, np.ndarray], num_hidden_layers: int, prefix: st
     return out
 
 
-def hf_to_tf1(state: dict, num_hidden_layers: int, source: str = "<state dict>") -> dict[str, np.ndarray]:
-    """HF state dict (with or without `bert.`, old gamma/beta names, with or without heads) -> canonical."""
+# Buffers and tied copies of the word embeddings and masked-LM bias: no weights of their own.
+_HF_IGNORABLE = re.compile(r"(^|\.)(position_ids|token_type_ids)$|^(cls\.predictions|predictions|lm_head)\.decoder\."
+                           r"(weight|bias)$|^vocab_projector\.weight$")
+
+
+_DISPLAY_NAMES = {"bert": "BERT", "albert": "ALBERT", "roberta": "RoBERTa", "distilbert": "DistilBERT"}
+
+
+def hf_to_tf1(state: dict, config, source: str = "<state dict>") -> dict[str, np.ndarray]:
+    """HF state dict (with or without the body prefix, old gamma/beta names, with or without heads) of the body
+    `config` describes (or a BERT body of that many layers) -> canonical."""
+    prefix = _hf_body(config)
     state = {_modern_hf_name(k): v for k, v in state.items()}
-    if any(k.startswith("bert.") for k in state):
-        state = {k[len("bert."):] if k.startswith("bert.") else k: v for k, v in state.items()}
-    table = name_table(num_hidden_layers, heads_of(state))
+    if any(k.startswith(prefix) for k in state):
+        state = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state.items()}
+    table = name_table(config, heads_of(state, config))
     out, known = {}, set()
     for e in table:
         known.add(e.hf)
         if e.hf in state:
             value = np.asarray(state[e.hf])
             out[e.tf1] = np.ascontiguousarray(value.T if e.hf_transpose else value)
-    # Buffers and tied copies that carry no weights of their own.
-    ignorable = {"embeddings.position_ids", "cls.predictions.decoder.weight", "cls.predictions.decoder.bias"}
     # A layer pruned of every head keeps empty [0, H] projections in Hugging Face: no weights to carry.
     empty = {k for k, v in state.items() if 0 in np.shape(v)}
-    unexpected = sorted(set(state) - known - ignorable - empty)
+    unexpected = sorted(k for k in set(state) - known - empty if not _HF_IGNORABLE.search(k))
     if unexpected:
-        raise ValueError(f"{source}: unexpected Hugging Face tensors (not BERT body or head weights): "
+        kind = _DISPLAY_NAMES[getattr(config, "model_type", "bert")]
+        raise ValueError(f"{source}: unexpected Hugging Face tensors (not {kind} body or head weights): "
                          + ", ".join(f"{k} {tuple(np.shape(state[k]))}" for k in unexpected))
     return out
 
@@ -204,9 +245,10 @@ def set_weights(model, weights: dict[str, np.ndarray], strict: bool = True, sour
 
 def _misfit(model, weights: dict, targets: dict) -> str:
     """Every shape mismatch, missing and unexpected name, with shapes, in one message ("" if none)."""
-    pooler = {e.tf1 for e in pooler_table()}
+    pooler = {e.tf1 for e in pooler_table(model.config)}
     # Weights of heads (or a pooler) the model does not have are another model's business, not "unexpected".
-    skipped = {e.tf1 for head, table in head_tables().items() if head not in heads_of_model(model) for e in table}
+    skipped = {e.tf1 for head, table in head_tables(model.config).items() if head not in heads_of_model(model)
+               for e in table}
     skipped |= set() if model_has_pooler(model) else pooler
     # Hugging Face builds span and tagging models without a pooler; those heads never read it.
     optional = pooler if not getattr(model, "uses_pooler", True) else set()
@@ -218,7 +260,7 @@ def _misfit(model, weights: dict, targets: dict) -> str:
                 (("shape mismatch", mismatched), ("missing from checkpoint",
                                                   [f"{n} {tuple(_shape(*targets[n]))}" for n in missing]),
                  ("unexpected in checkpoint", unexpected)) if items]
-    if pooler <= set(missing):
+    if pooler and pooler <= set(missing):
         problems.append("the checkpoint has no pooler (like a Hugging Face BertForMaskedLM, or a BertModel saved "
                         "with add_pooling_layer=False), so it cannot give this model a pooled_output; for sequence "
                         "outputs build BertEncoder(config, with_pooler=False)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from typing import ClassVar
 
 from bert_tf.files import write_text
 
@@ -76,10 +77,13 @@ class BertConfig:
     initializer_range: float = 0.02
     pruned_heads: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
+    model_type: ClassVar[str] = "bert"
+    _positive: ClassVar[tuple[str, ...]] = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                                            "intermediate_size", "max_position_embeddings", "type_vocab_size")
+
     def __post_init__(self):
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
-            check_positive("BertConfig", name, getattr(self, name))
+        for name in self._positive:
+            check_positive(type(self).__name__, name, getattr(self, name))
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"BertConfig.hidden_size ({self.hidden_size}) is not a multiple of "
@@ -122,15 +126,11 @@ class BertConfig:
     @classmethod
     def from_json_file(cls, path: str) -> BertConfig:
         """Reads a `bert_config.json` (any released one loads unchanged)."""
-        try:
-            with open(path, encoding="utf-8") as f:
-                values = json.load(f)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"BERT config file not found: {path}") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
-        if not isinstance(values, dict):
-            raise ValueError(f"{path}: expected a JSON object, got {type(values).__name__}")
+        return cls.from_json_values(read_json_object(path), path)
+
+    @classmethod
+    def from_json_values(cls, values: dict, path: str) -> BertConfig:
+        """A config from the JSON object read from `path` (which error messages name)."""
         config = cls.from_dict(values, source=path)
         if "hidden_act" not in values:
             # The code default would make it the tanh GELU, which a config written for Hugging Face's exact "gelu"
@@ -155,6 +155,20 @@ class BertConfig:
 
     def replace(self, **changes) -> BertConfig:
         return dataclasses.replace(self, **changes)
+
+
+def read_json_object(path: str) -> dict:
+    """A config file's JSON object; errors name the file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"BERT config file not found: {path}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(values).__name__}")
+    return values
 
 
 def _pruned_heads(value, num_layers, num_heads):

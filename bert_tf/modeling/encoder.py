@@ -10,7 +10,7 @@ import keras
 from keras import ops
 
 from bert_tf.modeling.layers import MASK_ADDER, BertEmbeddings, TransformerBlock, dense, layer_norm
-from bert_tf.modeling.names import dense_names, layer_norm_names, scoped
+from bert_tf.modeling.names import dense_names, family_names, layer_norm_names, scoped
 from bert_tf.modeling.plan import as_plan, config_from_dict
 
 
@@ -64,7 +64,7 @@ class BertEncoder(ConfiguredModel):
     def __init__(self, config, with_pooler=True, name="bert", **kwargs):
         super().__init__(config, name=name, **kwargs)
         p = self.plan
-        self.with_pooler = with_pooler
+        self.with_pooler = with_pooler and getattr(self.config, "has_pooler", True)  # DistilBERT has none
         self.embeddings = BertEmbeddings(
             p.vocab_size, p.embedding_size, p.type_vocab_size, p.max_position_embeddings, p.position_offset,
             p.hidden_dropout_prob, p.initializer_range, p.layer_norm_epsilon, name="embeddings")
@@ -77,7 +77,7 @@ class BertEncoder(ConfiguredModel):
                              p.layer_norm_epsilon, p.norm_first, name=f"layer_{i}")
             for i, b in enumerate(p.blocks)]
         self.final_layer_norm = layer_norm(p.layer_norm_epsilon, "final_layer_norm") if p.norm_first else None
-        self.pooler = dense(p.hidden_size, "pooler", p.initializer_range, "tanh") if with_pooler else None
+        self.pooler = dense(p.hidden_size, "pooler", p.initializer_range, "tanh") if self.with_pooler else None
         self.build()
 
     def build(self, input_shape=None):
@@ -105,7 +105,12 @@ class BertEncoder(ConfiguredModel):
         return f"bert/encoder/layer_{index}/", f"encoder.layer.{index}."
 
     def weight_names(self):
-        """Every weight's TF1 and Hugging Face name (HF body names without the `bert.` of models with heads)."""
+        """Every weight's TF1 and Hugging Face name (HF body names without the `bert.` of models with heads), as
+        the config's family names them (`names.family_names`)."""
+        return family_names(self.bert_weight_names(), self.config)
+
+    def bert_weight_names(self):
+        """The weights' names as BERT's checkpoints would give them."""
         names = scoped(self.embeddings.weight_names(), "bert/embeddings/", "embeddings.")
         if self.embedding_projection is not None:
             names += dense_names(self.embedding_projection, "bert/encoder/embedding_hidden_mapping_in",

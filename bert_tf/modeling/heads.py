@@ -14,7 +14,7 @@ from keras import ops
 
 from bert_tf.modeling.encoder import BertEncoder, ConfiguredModel
 from bert_tf.modeling.layers import SizedLayer, dense, get_activation, initializer, layer_norm, tied_read
-from bert_tf.modeling.names import WeightName, dense_names, layer_norm_names, output_names, scoped
+from bert_tf.modeling.names import WeightName, dense_names, family_names, layer_norm_names, output_names, scoped
 
 # head attribute -> (TF1 scope, Hugging Face scope). The original's classifier weights sit at the root of the
 # TF1 checkpoint (`output_weights`, `output_bias`), its masked-LM, next-sentence and SQuAD heads under `cls/`.
@@ -172,10 +172,10 @@ class EncoderModel(ConfiguredModel):
         self.built = True
 
     def weight_names(self):
-        names = self.encoder.weight_names()
+        names = self.encoder.bert_weight_names()
         for head, layer in self.heads().items():
             names += scoped(layer.weight_names(), *HEAD_SCOPES[head])
-        return names
+        return family_names(names, self.config)
 
 
 class _MaskedLMModel(EncoderModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from bert_tf import model_types
 from bert_tf.config import BertConfig, check_activation, check_positive
 
 
@@ -87,15 +88,21 @@ class EncoderPlan:
     @classmethod
     def from_bert_config(cls, config: BertConfig) -> EncoderPlan:
         """The original BERT: one block per depth, post-LN, embeddings as wide as the blocks (and the heads of
-        each layer less its `pruned_heads`)."""
-        blocks = tuple(BlockPlan(heads, config.head_size, config.intermediate_size)
-                       for heads in config.heads_per_layer())
-        return cls(vocab_size=config.vocab_size, hidden_size=config.hidden_size, blocks=blocks,
-                   depths=tuple((i,) for i in range(config.num_hidden_layers)),
-                   type_vocab_size=config.type_vocab_size, max_position_embeddings=config.max_position_embeddings,
-                   hidden_act=config.hidden_act, hidden_dropout_prob=config.hidden_dropout_prob,
+        each layer less its `pruned_heads`). Its cousins (`bert_tf.model_types`) change what their configs say:
+        ALBERT's embedding width and blocks shared by groups of depths, RoBERTa's position offset, DistilBERT's
+        absent token types, their LayerNorm epsilon."""
+        depths = config.depths() if hasattr(config, "depths") else tuple((i,) for i in range(config.num_hidden_layers))
+        heads = config.heads_per_layer() if not hasattr(config, "depths") else \
+            (config.num_attention_heads,) * (1 + max(i for depth in depths for i in depth))
+        blocks = tuple(BlockPlan(n, config.head_size, config.intermediate_size) for n in heads)
+        return cls(vocab_size=config.vocab_size, hidden_size=config.hidden_size, blocks=blocks, depths=depths,
+                   embedding_size=getattr(config, "embedding_size", None), type_vocab_size=config.type_vocab_size,
+                   max_position_embeddings=config.max_position_embeddings,
+                   position_offset=getattr(config, "position_offset", 0), hidden_act=config.hidden_act,
+                   hidden_dropout_prob=config.hidden_dropout_prob,
                    attention_probs_dropout_prob=config.attention_probs_dropout_prob,
-                   initializer_range=config.initializer_range)
+                   initializer_range=config.initializer_range,
+                   layer_norm_epsilon=getattr(config, "layer_norm_eps", 1e-12))
 
     @classmethod
     def from_dict(cls, values: dict) -> EncoderPlan:
@@ -122,5 +129,6 @@ def as_plan(config) -> EncoderPlan:
 
 
 def config_from_dict(values: dict):
-    """A model's `config` back from its `get_config` dict: an EncoderPlan's has `blocks`, a BertConfig's not."""
-    return EncoderPlan.from_dict(values) if "blocks" in values else BertConfig.from_dict(values)
+    """A model's `config` back from its `get_config` dict: an EncoderPlan's has `blocks`, a BertConfig's (or a
+    cousin's, by its `model_type`) not."""
+    return EncoderPlan.from_dict(values) if "blocks" in values else model_types.config_from_dict(values)
