@@ -16,9 +16,11 @@ from bert_tf import cli, tasks
 from bert_tf.finetuning_data import pad_examples
 
 flags.DEFINE_string("data_dir", None, "The input data dir (the task's TSV/CSV/CoNLL files).")
-flags.DEFINE_string("task_name", None, f"The task to train: {', '.join(tasks.names())}.")
+flags.DEFINE_string("task_name", None, f"The task to train: {', '.join(tasks.names())} (with --tfds_name: "
+                    "default, the catalog dataset's task).")
 flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.")
 flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.")
+cli.define_tfds_flags("the task's splits (glue/mrpc, glue/mnli, conll2003, ...) instead of --data_dir")
 cli.define_model_flags()
 cli.define_finetuning_flags()
 FLAGS = flags.FLAGS
@@ -29,11 +31,11 @@ def main(_):
     f = FLAGS
     if not (f.do_train or f.do_eval or f.do_predict):
         raise ValueError("At least one of `do_train`, `do_eval` or `do_predict' must be True.")
-    task = tasks.get(f.task_name)
+    task, read_split = cli.task_reader(f, f.task_name)
     tuner, tokenizer = cli.fine_tuning(f, task)
 
     def read(split, padded=False):
-        examples = task.read(f.data_dir, split)
+        examples = read_split(split)
         examples = pad_examples(examples, f.eval_batch_size) if padded else examples
         return examples, task.features(examples, tokenizer, f.max_seq_length)
 
@@ -56,5 +58,5 @@ def main(_):
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["data_dir", "task_name", "vocab_file", "bert_config_file", "output_dir"])
+    flags.mark_flags_as_required(["vocab_file", "bert_config_file", "output_dir"])
     cli.run(main)

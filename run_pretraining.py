@@ -17,6 +17,8 @@ from bert_tf.config import BertConfig
 
 cli.define_model_flags()  # vocab_file and do_lower_case serve dynamic masking; vocab_file is copied to the export
 flags.DEFINE_string("input_file", None, "Input TF example files (can be a glob or comma separated).")
+cli.define_tfds_flags("the pretraining records (bert_pretraining/<config>, made by create_pretraining_data "
+                      "--beam_runner --tfds_data_dir) instead of --input_file")
 flags.DEFINE_string("output_dir", None, "The output directory where the model checkpoints will be written.")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Maximum number of masked LM predictions per sequence.")
 flags.DEFINE_bool("do_train", False, "Whether to run training.")
@@ -50,6 +52,11 @@ def input_fn(is_training, config=None):
 
     f = FLAGS
     batch_size = f.train_batch_size if is_training else f.eval_batch_size
+    if f.tfds_name:
+        from bert_tf.training.inputs import tfds_input
+
+        return tfds_input(f.tfds_name, f.tfds_data_dir, batch_size, f.max_seq_length, f.max_predictions_per_seq,
+                          is_training, seed=f.seed, config=config)
     if not f.dynamic_masking:
         return training.record_input(f.input_file, batch_size, f.max_seq_length, f.max_predictions_per_seq,
                                      is_training, seed=f.seed, config=config)
@@ -57,6 +64,15 @@ def input_fn(is_training, config=None):
     return training.text_input(f.input_file, tokenizer, batch_size, f.max_seq_length, f.max_predictions_per_seq,
                                is_training, next_sentence=f.next_sentence, seed=f.seed,
                                masked_lm_prob=f.masked_lm_prob, whole_word_mask=f.do_whole_word_mask)
+
+
+def input_files(f):
+    """The files the run reads: --input_file, or the prepared folder of --tfds_name."""
+    if not f.tfds_name:
+        return f.input_file
+    from bert_tf.training.inputs import prepared_tfds
+
+    return os.path.join(prepared_tfds(f.tfds_name, f.tfds_data_dir).data_dir, "*")
 
 
 def main(_):
@@ -69,6 +85,8 @@ def main(_):
         if FLAGS[name].present and not f.dynamic_masking:
             raise ValueError(f"--{name}={FLAGS[name].value} needs --dynamic_masking (TFRecord input was masked by "
                              "create_pretraining_data)")
+    if bool(f.input_file) == bool(f.tfds_name) or (f.tfds_name and f.dynamic_masking):
+        raise ValueError("give --input_file (records, or text with --dynamic_masking) or --tfds_name")
     if f.dynamic_masking and not f.vocab_file:
         raise ValueError("--dynamic_masking needs --vocab_file")
     cli.check_output_folder("output_dir", f.output_dir)
@@ -96,7 +114,7 @@ def main(_):
                                          "init_layers")}
     with cli.output_dir_lock(f, strategy):
         if f.do_train and run.is_chief:
-            run_config = run.run_config(f.input_file, f.init_checkpoint, **reading)
+            run_config = run.run_config(input_files(f), f.init_checkpoint, **reading)
             training.output_dir.check_run_config(f.output_dir, run_config, f.resume_changed_run)
         run.restore(f.init_checkpoint, config_file=f.bert_config_file, layers=layers)
         if f.do_train:
@@ -107,5 +125,5 @@ def main(_):
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["bert_config_file", "input_file", "output_dir"])
+    flags.mark_flags_as_required(["bert_config_file", "output_dir"])
     cli.run(main)

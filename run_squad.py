@@ -24,6 +24,8 @@ flags.DEFINE_integer("max_answer_length", 30, "The maximum length of an answer t
 flags.DEFINE_bool("verbose_logging", False, "Accepted for compatibility.")
 flags.DEFINE_bool("version_2_with_negative", False, "SQuAD v2.0: some questions have no answer.")
 flags.DEFINE_float("null_score_diff_threshold", 0.0, "Predict null if null_score - best_non_null > threshold.")
+cli.define_tfds_flags("SQuAD (squad/v1.1, squad/v2.0: its train and validation splits) instead of --train_file "
+                      "and --predict_file")
 cli.define_model_flags(max_seq_length=384)
 cli.define_finetuning_flags()
 FLAGS = flags.FLAGS
@@ -32,9 +34,9 @@ FLAGS = flags.FLAGS
 def validate(f):
     if not f.do_train and not f.do_predict:
         raise ValueError("At least one of `do_train` or `do_predict` must be True.")
-    if f.do_train and not f.train_file:
+    if f.do_train and not (f.train_file or f.tfds_name):
         raise ValueError("If `do_train` is True, then `train_file` must be specified.")
-    if f.do_predict and not f.predict_file:
+    if f.do_predict and not (f.predict_file or f.tfds_name):
         raise ValueError("If `do_predict` is True, then `predict_file` must be specified.")
     for name in ("doc_stride", "max_query_length", "n_best_size", "max_answer_length"):
         if f[name].value < 1:
@@ -44,20 +46,32 @@ def validate(f):
                          f"({f.max_query_length}) + 3")
 
 
+def squad_task(f):
+    """The task and `read(split)` of its examples: from --tfds_name, else from --train_file and --predict_file."""
+    if f.tfds_name:
+        # --version_2_with_negative with squad/v1.1 is refused when read (its rows have no is_impossible)
+        task, read = cli.task_reader(f, "squad-v2.0" if f.version_2_with_negative else None)
+        if task.kind != "span":
+            raise ValueError(f"--tfds_name={f.tfds_name} is not SQuAD (its task is {task.name})")
+        return task, read
+    task = tasks.get("squad-v2.0" if f.version_2_with_negative else "squad-v1.1")
+    return task, lambda split: task.read_file(f.train_file if split == "train" else f.predict_file, split)
+
+
 def main(_):
     logging.getLogger().setLevel(logging.INFO)
     f = FLAGS
     validate(f)
-    task = tasks.get("squad-v2.0" if f.version_2_with_negative else "squad-v1.1")
+    task, read = squad_task(f)
     tuner, tokenizer = cli.fine_tuning(f, task)
     windows = dict(doc_stride=f.doc_stride, max_query_length=f.max_query_length)
     # Both files are read first: a malformed predict file stops the run before training, not after it.
     train = predict = (None, None)
     if f.do_train:
-        examples = squad_data.shuffled_for_training(task.read_file(f.train_file, "train"))
+        examples = squad_data.shuffled_for_training(read("train"))
         train = examples, task.features(examples, tokenizer, f.max_seq_length, training=True, **windows)
     if f.do_predict:
-        examples = task.read_file(f.predict_file, "dev")
+        examples = read("dev")
         predict = examples, task.features(examples, tokenizer, f.max_seq_length, training=False, **windows)
     with cli.output_dir_lock(f, tuner.strategy):
         cli.train_or_restore(tuner, f, *train)

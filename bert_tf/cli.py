@@ -155,6 +155,29 @@ def define_model_flags(max_seq_length=128):
     flags.DEFINE_integer("max_seq_length", max_seq_length, "The maximum total input sequence length after WordPiece.")
 
 
+def define_tfds_flags(what):
+    """--tfds_name and --tfds_data_dir: `what` is read from a prepared TensorFlow Datasets dataset."""
+    flags.DEFINE_string("tfds_name", None, f"Read {what} from this TensorFlow Datasets dataset (prepared in "
+                        "--tfds_data_dir; nothing is downloaded).")
+    flags.DEFINE_string("tfds_data_dir", None, "The TFDS data_dir of --tfds_name (default: TFDS's own, "
+                        "~/tensorflow_datasets).")
+
+
+def task_reader(values, task_name=None):
+    """(task, read(split) -> examples): from --tfds_name when given (the task is `task_name`, else the one the
+    catalog name is of; the dataset must fit it), else from the task's files in --data_dir."""
+    from bert_tf import tasks
+    from bert_tf.tasks import tfds
+
+    if values.tfds_name:
+        task = tasks.get(task_name or tfds.task_name(values.tfds_name))
+        return task, lambda split: tfds.read(task, values.tfds_name, split, values.tfds_data_dir)
+    if not task_name or not getattr(values, "data_dir", True):
+        raise ValueError("give --tfds_name, or --task_name and --data_dir")
+    task = tasks.get(task_name)
+    return task, lambda split: task.read(values.data_dir, split)
+
+
 def define_finetuning_flags():
     """run_classifier's and run_squad's training flags (and bert_tf's seed and export)."""
     flags.DEFINE_string("output_dir", None, "Where the fine-tuned checkpoint and results are written.")
