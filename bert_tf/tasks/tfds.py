@@ -58,7 +58,7 @@ def builder(tfds_name: str, data_dir: str | None = None):
     return found
 
 
-def split_name(dataset, tfds_name: str, split: str) -> str | None:
+def _split_name(dataset, split: str) -> str | None:
     """The dataset's split for the task's `split` (None when the dataset has none)."""
     mapped = SPLITS.get(split, split)
     return next((name for name in (mapped, f"{mapped}_matched", split) if name in dataset.info.splits), None)
@@ -70,7 +70,7 @@ def read(task: Task, tfds_name: str, split: str, data_dir: str | None = None) ->
     import tensorflow_datasets as tfds
 
     dataset = builder(tfds_name, data_dir)
-    found = split_name(dataset, tfds_name, split)
+    found = _split_name(dataset, split)
     if found is None:
         raise ValueError(f"TFDS dataset {tfds_name!r} has no split for {split!r} (it has "
                          f"{sorted(dataset.info.splits)})")
