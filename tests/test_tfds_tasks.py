@@ -257,6 +257,41 @@ def test_run_squad_from_tfds_equals_the_json_run(tmp_path):
                           f"--predict_file={tmp_path / 'squad.json'}", "--version_2_with_negative")
     assert run_squad(tmp_path / "from_tfds", "--tfds_name=squad/v2.0", f"--tfds_data_dir={tmp_path / 'tfds'}") == \
         from_json
+    refused = subprocess.run([sys.executable, f"{ROOT}/run_squad.py", "--tfds_name=glue/mrpc", "--do_predict",
+                              f"--vocab_file={tmp_path / 'vocab.txt'}", f"--output_dir={tmp_path / 'x'}",
+                              f"--bert_config_file={tmp_path / 'bert_config.json'}"], capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert "run_squad.py: error: --tfds_name=glue/mrpc is not SQuAD (its task is mrpc)" in refused.stderr
+
+
+@pytest.mark.slow
+def test_real_squad_and_conll_through_tfds(tmp_path):
+    """The real SQuAD v2.0 dev articles and CoNLL-2003 dev file (shared data) as the catalog holds them: the same
+    examples and features."""
+    tokenizer = FullTokenizer(str(DATA / "bert_base_uncased" / "vocab.txt"))
+    squad_file = DATA / "squad" / "dev-v2.0.first5.json"
+    store(tmp_path, "squad/v2.0", {"validation": squad_rows(json.loads(squad_file.read_text()))},
+          disable_shuffling=True)
+    squad = tasks.get("squad-v2.0")
+    from_tfds = tfds_tasks.read(squad, "squad/v2.0", "dev", str(tmp_path))
+    from_file = squad.read_file(str(squad_file), "dev")
+    assert from_tfds == from_file and len(from_file) > 1000
+    assert_same_features(squad, from_tfds, from_file, tokenizer, training=False, doc_stride=16, max_query_length=12)
+    sentences = [[]]
+    for line in (DATA / "conll2003" / "eng.testa").read_text().splitlines():
+        fields = line.split()
+        if fields and fields[0] != "-DOCSTART-":
+            sentences[-1].append(fields)
+        elif sentences[-1]:
+            sentences.append([])
+    rows = [{"tokens": [f[0] for f in lines], "pos": [0] * len(lines), "chunks": [0] * len(lines),
+             "ner": [CONLL_TAGS.index(f[3]) for f in lines]} for lines in sentences if lines]
+    store(tmp_path, "conll2003", {"dev": rows}, disable_shuffling=True)
+    conll = tasks.get("conll2003")
+    from_tfds = tfds_tasks.read(conll, "conll2003", "dev", str(tmp_path))
+    from_file = conll.read(str(DATA / "conll2003"), "dev")
+    assert from_tfds == from_file and len(from_file) > 3000
+    assert_same_features(conll, from_tfds, from_file, tokenizer)
 
 
 @pytest.mark.slow
