@@ -12,8 +12,7 @@ import logging
 
 from absl import flags
 
-from bert_tf import checkpoint_files, cli, tokenization
-from bert_tf.config import BertConfig
+from bert_tf import checkpoint_files, cli, model_types, tokenization
 
 cli.define_model_flags()  # vocab_file and do_lower_case serve dynamic masking; vocab_file is copied to the export
 flags.DEFINE_string("input_file", None, "Input TF example files (can be a glob or comma separated).")
@@ -90,7 +89,7 @@ def main(_):
     if f.dynamic_masking and not f.vocab_file:
         raise ValueError("--dynamic_masking needs --vocab_file")
     cli.check_output_folder("output_dir", f.output_dir)
-    config = BertConfig.from_json_file(f.bert_config_file)
+    config = model_types.config_from_json_file(f.bert_config_file)  # a cousin's by its model_type key
     if f.max_seq_length > config.max_position_embeddings:
         raise ValueError(f"--max_seq_length={f.max_seq_length} exceeds max_position_embeddings="
                          f"{config.max_position_embeddings} of {f.bert_config_file}")

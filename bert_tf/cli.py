@@ -309,8 +309,7 @@ def fine_tuning(values, task):
     """The checked flags' FineTuning of `task` and its tokenizer: the options are valid and the output paths
     usable (before anything else), the config fits max_seq_length, the casing fits the checkpoint's name, the
     strategy is made first and the seed set."""
-    from bert_tf import tokenization
-    from bert_tf.config import BertConfig
+    from bert_tf import model_types, tokenization
     from bert_tf.finetuning import FineTuning, FineTuningOptions
 
     options = FineTuningOptions(
@@ -325,7 +324,7 @@ def fine_tuning(values, task):
     check_export_dir(values, task)
     if values.export_dir:
         export_limits(values)
-    config = BertConfig.from_json_file(values.bert_config_file)
+    config = model_types.config_from_json_file(values.bert_config_file)  # a cousin's by its model_type key
     if values.max_seq_length > config.max_position_embeddings:
         raise ValueError(f"Cannot use sequence length {values.max_seq_length} because the BERT model was only "
                          f"trained up to sequence length {config.max_position_embeddings}")
