@@ -24,6 +24,8 @@ flags.DEFINE_string("output_file", None, "Output TF example file (or comma-separ
 flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on.")
 flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input text (True for uncased models).")
 flags.DEFINE_bool("do_whole_word_mask", False, "Whether to use whole word masking rather than per-WordPiece.")
+flags.DEFINE_bool("sentence_order", False, "ALBERT's sentence-order pairs (B follows A in the document, swapped half "
+                  "of the time: next_sentence_labels 1) instead of next-sentence pairs.")
 flags.DEFINE_integer("max_seq_length", 128, "Maximum sequence length.")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Maximum number of masked LM predictions per sequence.")
 flags.DEFINE_integer("random_seed", 12345, "Random seed for data generation.")
@@ -48,7 +50,8 @@ def main(argv):
     config = PretrainingDataConfig(
         max_seq_length=FLAGS.max_seq_length, max_predictions_per_seq=FLAGS.max_predictions_per_seq,
         random_seed=FLAGS.random_seed, dupe_factor=FLAGS.dupe_factor, masked_lm_prob=FLAGS.masked_lm_prob,
-        short_seq_prob=FLAGS.short_seq_prob, do_whole_word_mask=FLAGS.do_whole_word_mask)
+        short_seq_prob=FLAGS.short_seq_prob, do_whole_word_mask=FLAGS.do_whole_word_mask,
+        sentence_order=FLAGS.sentence_order)
     options = [o if o.startswith("--") else f"--{o}" for o in FLAGS.beam_pipeline_options] + argv[1:]
     if not FLAGS.beam_runner and (options or FLAGS.tfds_data_dir):
         raise ValueError("--tfds_data_dir and pipeline options need --beam_runner")

@@ -28,6 +28,9 @@ class PretrainingDataConfig:
       masked_lm_prob: share of tokens ([CLS]/[SEP] included in the count) that are predicted.
       short_seq_prob: chance that a document pass aims at a random shorter length.
       do_whole_word_mask: mask all pieces of a word together ("##" pieces join the piece before).
+      sentence_order: ALBERT's sentence-order pairs instead of next-sentence pairs: B is the text after A in the
+        same document, and the two are swapped (label 1) when a coin says so; a one-segment chunk still takes a
+        random B from another document (label 1), as the original ALBERT's create_pretraining_data.py does.
     """
 
     max_seq_length: int = 128
@@ -37,6 +40,7 @@ class PretrainingDataConfig:
     masked_lm_prob: float = 0.15
     short_seq_prob: float = 0.1
     do_whole_word_mask: bool = False
+    sentence_order: bool = False
 
     def __post_init__(self):
         # Only what the original crashes on or what is meaningless is refused; every other value is accepted and capped
@@ -144,16 +148,18 @@ def document_instances(documents, document_index, config, vocab_info, rng, out, 
             a_end = 1 if chunk_size == 1 else rng.randint(1, chunk_size - 1)
             a_start, a_stop = bounds[first], bounds[first + a_end]
             # Quirk (docs/ORIGINAL.md §2.2): a one-segment chunk is always "random next", and no coin is drawn for it.
-            is_random_next = chunk_size == 1 or rng.random() < 0.5
+            is_random_next = chunk_size == 1 or (not config.sentence_order and rng.random() < 0.5)
             out.single_segment_chunks += chunk_size == 1
             if is_random_next:
                 b_start, b_stop = _random_span(documents, document_index, target_length - (a_stop - a_start), rng)
                 # The chunk's unused segments are "put back": they start the next chunk.
                 i -= chunk_size - a_end
+                span = (a_start, a_stop, b_start, b_stop, True)
+            elif config.sentence_order and rng.random() < 0.5:  # swapped: the later text comes first
+                span = (a_stop, bounds[i + 1], a_start, a_stop, True)
             else:
-                b_start, b_stop = a_stop, bounds[i + 1]
-            _add_instance(out, (a_start, a_stop, b_start, b_stop, is_random_next), config, vocab_info, rng,
-                          subword_flags)
+                span = (a_start, a_stop, a_stop, bounds[i + 1], False)
+            _add_instance(out, span, config, vocab_info, rng, subword_flags)
             first = i + 1
         i += 1
 
