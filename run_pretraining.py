@@ -36,6 +36,8 @@ flags.DEFINE_integer("gradient_accumulation_steps", 1, "Micro-batches per update
 flags.DEFINE_bool("next_sentence", True, "Train the next-sentence head (False: masked LM only).")
 flags.DEFINE_bool("dynamic_masking", False, "input_file is raw text (one sentence per line), masked anew each "
                   "epoch; needs vocab_file.")
+flags.DEFINE_bool("full_sentences", False, "RoBERTa's FULL-SENTENCES packing: whole sentences run on across "
+                  "documents, [SEP] between two (dynamic masking, --next_sentence=false).")
 flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability (dynamic masking; as create_pretraining_data).")
 flags.DEFINE_bool("do_whole_word_mask", False, "Whether to use whole word masking rather than per-WordPiece "
                   "(dynamic masking; as create_pretraining_data).")
@@ -62,7 +64,8 @@ def input_fn(is_training, config=None):
     tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
     return training.text_input(f.input_file, tokenizer, batch_size, f.max_seq_length, f.max_predictions_per_seq,
                                is_training, next_sentence=f.next_sentence, seed=f.seed,
-                               masked_lm_prob=f.masked_lm_prob, whole_word_mask=f.do_whole_word_mask)
+                               masked_lm_prob=f.masked_lm_prob, whole_word_mask=f.do_whole_word_mask,
+                               full_sentences=f.full_sentences)
 
 
 def input_files(f):
@@ -79,13 +82,15 @@ def main(_):
     f = FLAGS
     if not f.do_train and not f.do_eval:
         raise ValueError("At least one of `do_train` or `do_eval` must be True.")
-    for name in ("masked_lm_prob", "do_whole_word_mask"):
+    for name in ("masked_lm_prob", "do_whole_word_mask", "full_sentences"):
         # TFRecords were masked by create_pretraining_data: without dynamic masking these would be ignored.
         if FLAGS[name].present and not f.dynamic_masking:
             raise ValueError(f"--{name}={FLAGS[name].value} needs --dynamic_masking (TFRecord input was masked by "
                              "create_pretraining_data)")
     if bool(f.input_file) == bool(f.tfds_name) or (f.tfds_name and f.dynamic_masking):
         raise ValueError("give --input_file (records, or text with --dynamic_masking) or --tfds_name")
+    if f.full_sentences and f.next_sentence:
+        raise ValueError("--full_sentences packs single sequences: give --next_sentence=false")
     if f.dynamic_masking and not f.vocab_file:
         raise ValueError("--dynamic_masking needs --vocab_file")
     cli.check_output_folder("output_dir", f.output_dir)
@@ -111,6 +116,7 @@ def main(_):
     run = training.Pretraining(config, options, strategy, teacher_checkpoint=teacher, distill=distill)
     reading = {k: f[k].value for k in ("dynamic_masking", "masked_lm_prob", "do_whole_word_mask", "do_lower_case",
                                          "init_layers")}
+    reading.update({"full_sentences": True} if f.full_sentences else {})  # runs made before it keep their settings
     with cli.output_dir_lock(f, strategy):
         if f.do_train and run.is_chief:
             run_config = run.run_config(input_files(f), f.init_checkpoint, **reading)

@@ -23,8 +23,11 @@ from bert_tf.pretraining_data import instances as instances_lib
 
 
 def unmasked_sequences(input_files, tokenizer, max_seq_length, next_sentence=True, seed=12345, dupe_factor=1,
-                       short_seq_prob=0.1):
+                       short_seq_prob=0.1, full_sentences=False):
     """Text files -> padded unmasked sequences: name -> array [N, ...] (the feature names, plus `is_subword`).
+
+    full_sentences (without next_sentence): RoBERTa's FULL-SENTENCES packing, whole segments run on across
+    document boundaries, a [SEP] between documents.
 
     Raises:
       ValueError: as `read_documents`, or when the files hold no document.
@@ -42,6 +45,9 @@ def unmasked_sequences(input_files, tokenizer, max_seq_length, next_sentence=Tru
         pairs = instances_lib.create_instances(corpus.documents, config, None, rng)
         features = columns.feature_columns(columns.instance_arrays(pairs), pairs.order, tokens, max_seq_length, 1,
                                            vocab_info)
+    elif full_sentences:
+        features = _padded_sequences(_full_sentences(corpus.documents, tokens, max_seq_length - 2,
+                                                     vocab_info.sep_id), max_seq_length, vocab_info)
     else:
         features = _single_segment_features(corpus.documents, tokens, max_seq_length, vocab_info)
     is_subword = np.zeros(max(tokenizer.vocab.values()) + 1, bool)
@@ -81,6 +87,40 @@ def _single_segment_features(documents, tokens, max_seq_length, vocab_info):
     input_ids[np.arange(len(spans)), length + 1] = vocab_info.sep_id
     return {"input_ids": input_ids, "input_mask": (column < (length + 2)[:, None]).astype(np.int64),
             "segment_ids": np.zeros_like(input_ids), "next_sentence_labels": np.zeros((len(spans), 1), np.int64)}
+
+
+def _full_sentences(documents, tokens, limit, sep_id):
+    """RoBERTa's FULL-SENTENCES (Liu et al., 2019, §4.2): sequences of up to `limit` ids packed with whole segments
+    in corpus order, crossing document boundaries with `sep_id` between two documents; a segment longer than
+    `limit` is cut. No sequence starts with the separator."""
+    sequences, current = [], []
+    for bounds in documents:
+        separated = bool(current)  # this document starts inside the sequence being packed
+        for i in range(len(bounds) - 1):
+            segment = tokens[bounds[i]:bounds[i + 1]].tolist()
+            if separated:
+                segment, separated = [sep_id, *segment], False
+            if current and len(current) + len(segment) > limit:
+                sequences.append(current)
+                current = segment[1:] if segment[0] == sep_id else segment
+            else:
+                current += segment
+            while len(current) > limit:
+                sequences.append(current[:limit])
+                current = current[limit:]
+    if current:
+        sequences.append(current)
+    return sequences
+
+
+def _padded_sequences(sequences, max_seq_length, vocab_info):
+    """[CLS] x [SEP] of each id list x, zero-padded: the no-NSP feature arrays."""
+    input_ids = np.zeros((len(sequences), max_seq_length), np.int64)
+    for row, ids in zip(input_ids, sequences, strict=True):
+        row[:len(ids) + 2] = [vocab_info.cls_id, *ids, vocab_info.sep_id]
+    input_mask = (np.arange(max_seq_length)[None] < np.array([len(x) + 2 for x in sequences])[:, None])
+    return {"input_ids": input_ids, "input_mask": input_mask.astype(np.int64), "segment_ids": np.zeros_like(input_ids),
+            "next_sentence_labels": np.zeros((len(sequences), 1), np.int64)}
 
 
 def mask_sequence(features, seed, max_predictions_per_seq, masked_lm_prob, vocab_size, mask_id,

@@ -17,7 +17,7 @@ def record_input(input_file, batch_size, max_seq_length, max_predictions_per_seq
 
 
 def text_input(input_file, tokenizer, batch_size, max_seq_length, max_predictions_per_seq, is_training,
-               next_sentence=True, seed=12345, masked_lm_prob=0.15, whole_word_mask=False):
+               next_sentence=True, seed=12345, masked_lm_prob=0.15, whole_word_mask=False, full_sentences=False):
     """A `dataset_fn` that masks raw text anew each epoch (dynamic masking), sharded per input pipeline.
 
     `masked_lm_prob` and `whole_word_mask` mean what create_pretraining_data's masked_lm_prob and
@@ -30,7 +30,7 @@ def text_input(input_file, tokenizer, batch_size, max_seq_length, max_prediction
     if not 0.0 <= masked_lm_prob <= 1.0:
         raise ValueError(f"masked_lm_prob={masked_lm_prob}: must lie in [0, 1]")
     sequences = unmasked_sequences(expand_input_patterns(input_file), tokenizer, max_seq_length,
-                                   next_sentence=next_sentence, seed=seed)
+                                   next_sentence=next_sentence, seed=seed, full_sentences=full_sentences)
     logging.info("dynamic masking: %d sequences from %s", len(sequences["input_ids"]), input_file)
     return lambda context: dynamic_pretraining_dataset(
         sequences, batch_size, max_predictions_per_seq, len(tokenizer.vocab), tokenizer.vocab["[MASK]"],
