@@ -115,12 +115,7 @@ class AlbertTextTokenizer(tf.Module):
             self._pieces.string_to_id(self._sentencepieces(text)), tf.int64))
 
     def _apply(self, strings, text_to_output):
-        strings = tf.convert_to_tensor(strings, tf.string)
-        if strings.shape.rank == 0:
-            return text_to_output(self._preprocess(tf.expand_dims(strings, 0)))[0]
-        if strings.shape.rank != 1:
-            raise ValueError(f"expected a scalar or a vector of strings, got shape {strings.shape}")
-        return text_to_output(self._preprocess(strings))
+        return text_ops.on_strings(strings, lambda vector: text_to_output(self._preprocess(vector)))
 
     def _preprocess(self, strings):
         # Invalid UTF-8 is dropped first (Python's errors="ignore"), so RE2 sees valid text.

@@ -211,6 +211,16 @@ def _split_words(cps, row_splits, tables):
     return tf.RaggedTensor.from_value_rowids(words, word_rows, nrows=tf.size(row_splits, out_type=tf.int64) - 1)
 
 
+def on_strings(strings, vector_to_output):
+    """`vector_to_output` ([B] strings -> [B, ...]) of a vector of strings, or of a scalar (then its one row)."""
+    strings = tf.convert_to_tensor(strings, tf.string)
+    if strings.shape.rank == 0:
+        return vector_to_output(tf.expand_dims(strings, 0))[0]
+    if strings.shape.rank != 1:
+        raise ValueError(f"expected a scalar or a vector of strings, got shape {strings.shape}")
+    return vector_to_output(strings)
+
+
 class BertTextTokenizer(tf.Module):
     """`FullTokenizer` as graph ops: `tokenize(strings [B]) -> RaggedTensor [B, (pieces)]` of int64 ids.
 
@@ -254,12 +264,7 @@ class BertTextTokenizer(tf.Module):
 
     def _apply(self, strings, words_to_output):
         """Runs `words_to_output` on the words ([B, (words), (chars)] code points) of a scalar or vector."""
-        strings = tf.convert_to_tensor(strings, tf.string)
-        if strings.shape.rank == 0:
-            return words_to_output(self._words(tf.expand_dims(strings, 0)))[0]
-        if strings.shape.rank != 1:
-            raise ValueError(f"expected a scalar or a vector of strings, got shape {strings.shape}")
-        return words_to_output(self._words(strings))
+        return on_strings(strings, lambda vector: words_to_output(self._words(vector)))
 
     def _words(self, strings):
         """The basic tokens of each string of `strings` [B], as code points: [B, (words), (chars)] int32."""

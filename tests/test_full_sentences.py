@@ -5,8 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import write_vocab
-from test_run_pretraining import flags, run_script
+from test_run_pretraining import flags, run_script, write_word_corpus
 
 from bert_tf import checkpoint_files, model_types, tokenization
 from bert_tf.pretraining_data.dynamic import _full_sentences, unmasked_sequences
@@ -27,12 +26,7 @@ def test_packing_by_hand(documents, limit, expected):
 
 
 def write_corpus(tmp_path):
-    words = [f"w{i}" for i in range(40)]
-    vocab = write_vocab(tmp_path / "vocab.txt", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words])
-    rng = np.random.default_rng(0)
-    documents = ["\n".join(" ".join(rng.choice(words, 5)) for _ in range(3)) for _ in range(10)]
-    (tmp_path / "corpus.txt").write_text("\n\n".join(documents) + "\n", encoding="utf-8")
-    return vocab
+    return write_word_corpus(tmp_path, 10, 3)
 
 
 def test_full_sentences_cross_documents_and_keep_every_token(tmp_path):

@@ -92,12 +92,18 @@ def test_distils_a_student_of_teacher_layers(workdir):
     assert "cls/seq_relationship/output_weights" not in weights
 
 
-def test_dynamic_masking_from_raw_text(tmp_path):
+def write_word_corpus(tmp_path, documents, sentences):
+    """corpus.txt of `documents` documents of `sentences` 5-word sentences over 40 words, and its vocab.txt."""
     words = [f"w{i}" for i in range(40)]
     vocab = write_vocab(tmp_path / "vocab.txt", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words])
     rng = np.random.default_rng(0)
-    documents = ["\n".join(" ".join(rng.choice(words, 5)) for _ in range(4)) for _ in range(12)]
-    (tmp_path / "corpus.txt").write_text("\n\n".join(documents) + "\n", encoding="utf-8")
+    text = ["\n".join(" ".join(rng.choice(words, 5)) for _ in range(sentences)) for _ in range(documents)]
+    (tmp_path / "corpus.txt").write_text("\n\n".join(text) + "\n", encoding="utf-8")
+    return vocab
+
+
+def test_dynamic_masking_from_raw_text(tmp_path):
+    vocab = write_word_corpus(tmp_path, 12, 4)
     tiny_config(vocab_size=45).to_json_file(str(tmp_path / "bert_config.json"))
     run_script(flags(tmp_path, input_file=tmp_path / "corpus.txt", dynamic_masking=True, vocab_file=vocab,
                      max_seq_length=16, max_predictions_per_seq=3, do_train=True, do_eval=True))
