@@ -18,7 +18,6 @@ import os
 import sys
 import unicodedata
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -26,31 +25,15 @@ from bert_tf import sentencepiece_tokenization as spt
 from bert_tf import text_ops
 
 
-def _code_point_map(function) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Code point -> function(chr(cp)) for each assigned code point it changes: (keys, starts, lengths, pool), the
-    1 -> n mapping format `text_ops` expands in graph."""
-    keys, starts, lengths, pool = [], [], [], []
-    for cp in range(sys.maxunicode + 1):
-        if unicodedata.category(chr(cp)) in text_ops._NO_PROPERTIES:
-            continue
-        mapped = function(chr(cp))
-        if mapped != chr(cp):
-            keys.append(cp)
-            starts.append(len(pool))
-            lengths.append(len(mapped))
-            pool.extend(ord(c) for c in mapped)
-    return tuple(np.array(x, np.int32) for x in (keys, starts, lengths, pool))
-
-
 @functools.cache
 def _nfkd_map():
     # The NFKD of a string is its characters' full decompositions, concatenated, then canonically ordered.
-    return _code_point_map(functools.partial(unicodedata.normalize, "NFKD"))
+    return text_ops.code_point_map(functools.partial(unicodedata.normalize, "NFKD"))
 
 
 @functools.cache
 def _lower_map():
-    return _code_point_map(str.lower)
+    return text_ops.code_point_map(str.lower)
 
 
 def _class_of(predicate) -> str:

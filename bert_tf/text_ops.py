@@ -83,6 +83,22 @@ def _code_point_properties() -> tuple[np.ndarray, np.ndarray]:
     return starts, props[starts]
 
 
+def code_point_map(function) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Code point -> function(chr(cp)) for each assigned code point it changes: (keys, starts, lengths, pool), the
+    1 -> n mapping format the graph ops expand."""
+    keys, starts, lengths, pool = [], [], [], []
+    for cp in range(0x110000):
+        if unicodedata.category(chr(cp)) in _NO_PROPERTIES:
+            continue
+        mapped = function(chr(cp))
+        if mapped != chr(cp):
+            keys.append(cp)
+            starts.append(len(pool))
+            lengths.append(len(mapped))
+            pool.extend(ord(c) for c in mapped)
+    return tuple(np.array(x, np.int32) for x in (keys, starts, lengths, pool))
+
+
 @functools.cache
 def _lower_nfd_map() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Code point -> NFD(chr(cp).lower()) for each code point it changes: (keys, starts, lengths, pool).
@@ -90,17 +106,7 @@ def _lower_nfd_map() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     Lower-casing and canonical decomposition are per character; only the final sigma (handled before) and the
     canonical ordering of combining marks (handled after) look at neighbours.
     """
-    keys, starts, lengths, pool = [], [], [], []
-    for cp in range(0x110000):
-        if unicodedata.category(chr(cp)) in _NO_PROPERTIES:
-            continue
-        mapped = unicodedata.normalize("NFD", chr(cp).lower())
-        if mapped != chr(cp):
-            keys.append(cp)
-            starts.append(len(pool))
-            lengths.append(len(mapped))
-            pool.extend(ord(c) for c in mapped)
-    return tuple(np.array(x, np.int32) for x in (keys, starts, lengths, pool))
+    return code_point_map(lambda char: unicodedata.normalize("NFD", char.lower()))
 
 
 def _lookup_properties(cps, run_starts, run_values):
