@@ -49,9 +49,7 @@ class _Cousin:
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "<dict>"):
-        given = values.get("model_type", cls.model_type)
-        if given != cls.model_type:
-            raise ValueError(f"{source}: a config of model_type {given!r}, given as {cls.model_type!r}")
+        _class_of(values, cls.model_type, source)  # refuses a JSON of another type
         return super().from_dict({k: v for k, v in values.items() if k != "model_type"}, source=source)
 
     def to_dict(self) -> dict:
@@ -152,22 +150,24 @@ def model_type_of(config) -> str:
     return getattr(config, "model_type", "bert")
 
 
-def config_from_dict(values: dict, model_type: str | None = None, source: str = "<dict>"):
-    """A config of the type its `model_type` key names (BERT without one), or of `model_type` when given; a JSON
-    of another type than the one given is refused, naming both."""
+def _class_of(values: dict, model_type: str | None, source: str):
+    """The config class of a JSON object: its `model_type` key (BERT without one), or `model_type` when given; a
+    JSON of another type than the one given is refused, naming both."""
     given = values.get("model_type")
     if model_type and given and given != model_type:
         raise ValueError(f"{source}: a config of model_type {given!r}, given as {model_type!r}")
-    return config_class(model_type or given or "bert").from_dict(values, source=source)
+    return config_class(model_type or given or "bert")
+
+
+def config_from_dict(values: dict, model_type: str | None = None, source: str = "<dict>"):
+    """A config of the type its `model_type` key names, or `model_type` (see `_class_of`)."""
+    return _class_of(values, model_type, source).from_dict(values, source=source)
 
 
 def config_from_json_file(path: str, model_type: str | None = None):
     """A `bert_config.json` / `albert_config.json` of the type its `model_type` key names, or `model_type`."""
     values = read_json_object(path)
-    given = values.get("model_type")
-    if model_type and given and given != model_type:
-        raise ValueError(f"{path}: a config of model_type {given!r}, given as {model_type!r}")
-    return config_class(model_type or given or "bert").from_json_values(values, path)
+    return _class_of(values, model_type, path).from_json_values(values, path)
 
 
 # ----------------------------------------------------------------------------------------------- Hugging Face

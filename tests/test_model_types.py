@@ -3,6 +3,7 @@ every one different, converted both ways; outputs within 1e-5, round trips bit-e
 those the original google-research/albert code creates."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ import transformers
 from bert_tf import checkpoint_files, checkpoints, model_types
 from bert_tf.modeling import BertEncoder, BertMaskedLM, BertPretrainer
 
-ROOT = __import__("os").path.dirname(__import__("os").path.dirname(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = dict(vocab_size=37, hidden_size=8, num_attention_heads=2, intermediate_size=12, max_position_embeddings=20,
              hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 CONFIGS = {
