@@ -56,7 +56,7 @@ HF_ARCHITECTURES = {(): "BertModel", ("masked_lm", "next_sentence"): "BertForPre
 def config_to_hf(config: BertConfig, heads=(), num_labels: int | None = None) -> dict:
     """BertConfig (or a cousin's) -> HF config.json values; `heads` (checkpoints.heads_of) picks the architecture."""
     if model_types.model_type_of(config) != "bert":
-        return model_types.cousin_to_hf(config, heads)
+        return model_types.cousin_to_hf(config, heads, num_labels)
     values = {k: v for k, v in config.to_dict().items() if k != "hidden_act"}
     heads = tuple(heads)
     # A combination HF has no class for is named after its first head, as the tensors' names still are.

@@ -175,11 +175,13 @@ def config_from_json_file(path: str, model_type: str | None = None):
 _DISTILBERT_HF = {"dim": "hidden_size", "n_layers": "num_hidden_layers", "n_heads": "num_attention_heads",
                   "hidden_dim": "intermediate_size", "activation": "hidden_act", "dropout": "hidden_dropout_prob",
                   "attention_dropout": "attention_probs_dropout_prob"}
-_HF_ARCHITECTURES = {
-    "albert": {(): "AlbertModel", ("masked_lm", "next_sentence"): "AlbertForPreTraining",
-               ("masked_lm",): "AlbertForMaskedLM"},
-    "roberta": {(): "RobertaModel", ("masked_lm",): "RobertaForMaskedLM"},
-    "distilbert": {(): "DistilBertModel", ("masked_lm",): "DistilBertForMaskedLM"}}
+_HF_NAMES = {"albert": "Albert", "roberta": "Roberta", "distilbert": "DistilBert"}
+_HF_ARCHITECTURES = {model_type: {(): f"{name}Model", ("masked_lm",): f"{name}ForMaskedLM",
+                                  ("classifier",): f"{name}ForSequenceClassification",
+                                  ("span",): f"{name}ForQuestionAnswering",
+                                  **({("masked_lm", "next_sentence"): "AlbertForPreTraining"}
+                                     if model_type == "albert" else {})}
+                     for model_type, name in _HF_NAMES.items()}
 
 
 def cousin_from_hf(values: dict, source: str):
@@ -201,8 +203,9 @@ def cousin_from_hf(values: dict, source: str):
     return cls.from_dict(kept, source=source)
 
 
-def cousin_to_hf(config, heads=()) -> dict:
-    """The Hugging Face config.json values of a cousin's config; `heads` picks the architecture."""
+def cousin_to_hf(config, heads=(), num_labels: int | None = None) -> dict:
+    """The Hugging Face config.json values of a cousin's config; `heads` picks the architecture (`num_labels`: a
+    sequence classifier's classes)."""
     architectures = _HF_ARCHITECTURES[config.model_type]
     architecture = architectures.get(tuple(heads))
     if architecture is None:
@@ -213,7 +216,9 @@ def cousin_to_hf(config, heads=()) -> dict:
     if config.model_type == "distilbert":
         values = {k: v for k, v in values.items() if k != "type_vocab_size"}
         values = {**{_DISTILBERT_HF_BACK.get(k, k): v for k, v in values.items()}, "sinusoidal_pos_embds": False}
-    return {"architectures": [architecture], "model_type": config.model_type, **values}
+    labels = {"id2label": {str(i): f"LABEL_{i}" for i in range(num_labels)},
+              "label2id": {f"LABEL_{i}": i for i in range(num_labels)}} if num_labels else {}
+    return {"architectures": [architecture], "model_type": config.model_type, **values, **labels}
 
 
 _DISTILBERT_HF_BACK = {v: k for k, v in _DISTILBERT_HF.items()}

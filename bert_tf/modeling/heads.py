@@ -105,6 +105,50 @@ class ClassificationHead(SizedLayer):
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
+class FirstTokenHead(SizedLayer):
+    """A dense layer of width H on the first token's vector, dropout, then the class logits: the sequence
+    classifiers of the families without BERT's pooled head. `family` says which and how Hugging Face names it:
+
+    * "roberta": dropout, dense + tanh, dropout, `out_proj` (HF `classifier.dense`, `classifier.out_proj`);
+    * "distilbert": dense + ReLU, dropout, `classifier` (HF `pre_classifier`, `classifier`).
+
+    TF1 names (neither family has a TF1 release): `classifier/dense/{kernel,bias}` and the original classifier's
+    `output_weights` [C, H] / `output_bias`, so a checkpoint's class count is read where BERT's is.
+    """
+
+    FAMILIES = {"roberta": ("tanh", True, "dense", "out_proj."), "distilbert": ("relu", False, "pre_classifier", "")}
+
+    def __init__(self, num_classes, hidden_size, family, dropout_rate=0.0, initializer_range=0.02, **kwargs):
+        super().__init__(dict(num_classes=num_classes, hidden_size=hidden_size, family=family,
+                              dropout_rate=dropout_rate, initializer_range=initializer_range), **kwargs)
+        if family not in self.FAMILIES:
+            raise ValueError(f"FirstTokenHead: family {family!r} is not one of {', '.join(self.FAMILIES)}")
+        activation, self.dropout_first, self.dense_hf, self.output_hf = self.FAMILIES[family]
+        self.num_classes = num_classes
+        self.dropout = keras.layers.Dropout(dropout_rate)
+        self.dense = dense(hidden_size, "dense", initializer_range, get_activation(activation))
+        self.output_dense = dense(num_classes, "output", initializer_range)
+
+    def build(self, input_shape=None):
+        self.dense.build((None, self.settings["hidden_size"]))
+        self.output_dense.build((None, self.settings["hidden_size"]))
+        self.built = True
+
+    def weight_names(self):
+        out = self.output_dense
+        return [*dense_names(self.dense, "classifier/dense", self.dense_hf),
+                WeightName(out.kernel, "output_weights", f"{self.output_hf}weight", keras_transpose=True),
+                WeightName(out.bias, "output_bias", f"{self.output_hf}bias")]
+
+    def call(self, sequence_output, training=None):
+        x = sequence_output[:, 0]  # [B, H]: <s> / [CLS]
+        if self.dropout_first:
+            x = self.dropout(x, training=training)
+        x = self.dropout(self.dense(x), training=training)  # [B, H]
+        return ops.cast(self.output_dense(x), "float32")  # [B, C]
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
 class SpanHead(SizedLayer):
     """Start/end logits per token for extractive QA (the original's `cls/squad` [2, H] head, no dropout)."""
 

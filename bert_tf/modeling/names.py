@@ -88,7 +88,8 @@ FAMILIES = {
                                 "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm"), strict=True)),
         (("cls.predictions.transform.dense.", "vocab_transform."),
          ("cls.predictions.transform.LayerNorm.", "vocab_layer_norm."),
-         ("cls.predictions.bias", "vocab_projector.bias"))),
+         ("cls.predictions.bias", "vocab_projector.bias"),
+         ("classifier.pre_classifier.", "pre_classifier."))),  # HF's sequence classifier: two root layers
 }
 
 
