@@ -20,11 +20,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 import numpy as np
+from common import Worker
 
 SHAPES = {"small": dict(layers=6, hidden=384, heads=12, batch=32),
           "base": dict(layers=12, hidden=768, heads=12, batch=8)}
@@ -190,33 +190,15 @@ def worker(implementation, precision, shape_name):
         print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
 
 
-class Worker:
-    def __init__(self, name, shape_name):
-        implementation, precision, onednn = PEERS[name]
-        env = dict(os.environ)
-        env.pop("TF_ENABLE_ONEDNN_OPTS", None)
-        if onednn is not None:
-            env["TF_ENABLE_ONEDNN_OPTS"] = onednn
-        self.name = name
-        self.process = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--worker", f"{implementation},{precision},{shape_name}"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
-        self.onednn = self._answer()["onednn"]
-
-    def _answer(self):
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"worker {self.name!r} exited with status {self.process.wait()}")
-        return json.loads(line)
-
-    def run(self, count):
-        self.process.stdin.write(f"{count}\n")
-        self.process.stdin.flush()
-        return self._answer()["seconds"]
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
+def start_worker(name, shape_name):
+    """The peer `name` in its own process (`common.Worker`), with oneDNN set as PEERS says."""
+    implementation, precision, onednn = PEERS[name]
+    env = dict(os.environ)
+    env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    if onednn is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = onednn
+    return Worker(name, [sys.executable, os.path.abspath(__file__), "--worker",
+                         f"{implementation},{precision},{shape_name}"], env)
 
 
 def available(name):
@@ -234,11 +216,11 @@ def measure(shape_name, args, peaks):
     try:
         for name in args.peers.split(","):
             if available(name):
-                workers.append(Worker(name, shape_name))  # one at a time: builds do not overlap
+                workers.append(start_worker(name, shape_name))  # one at a time: builds do not overlap
         times = {worker.name: [] for worker in workers}
         for _ in range(args.rounds):
             for worker in workers:
-                times[worker.name].append(worker.run(args.steps) / args.steps)
+                times[worker.name].append(worker.ask(args.steps)["seconds"] / args.steps)
     finally:
         for worker in workers:
             worker.close()
@@ -254,7 +236,7 @@ def measure(shape_name, args, peaks):
         values = times[worker.name]
         rate = shape["batch"] / statistics.median(values)
         gflops = rate * flops / 1e9
-        print(f"{worker.name:28s} {onednn[worker.onednn]:>6s} {rate:7.2f} {rate * SEQ:9.0f} {gflops:8.1f} "
+        print(f"{worker.name:28s} {onednn[worker.ready['onednn']]:>6s} {rate:7.2f} {rate * SEQ:9.0f} {gflops:8.1f} "
               f"{100 * gflops / peaks['float32']:7.0f}% {100 * gflops / peaks['bfloat16']:7.0f}% "
               f"{shape['batch'] / min(values):7.2f}")
 

@@ -14,3 +14,32 @@ def add_text_arguments(parser):
     parser.add_argument("--file", default=str(DATA / "corpus" / "kjv.txt"), help="UTF-8 text, one line each")
     parser.add_argument("--vocab", default=str(DATA / "bert_base_uncased" / "vocab.txt"))
     parser.add_argument("--cased", action="store_true", help="do_lower_case=False")
+
+
+class Worker:
+    """One peer in its own process (`argv`, `env`): its first line answers that it is ready, then it answers each
+    request line with one JSON line. Peers take turns through `ask`, so that no two measure at once."""
+
+    def __init__(self, name, argv, env=None):
+        import subprocess
+
+        self.name = name
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+        self.ready = self._answer()
+
+    def _answer(self):
+        import json
+
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.name!r} exited with status {self.process.wait()}")
+        return json.loads(line)
+
+    def ask(self, request):
+        self.process.stdin.write(f"{request}\n")
+        self.process.stdin.flush()
+        return self._answer()
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
