@@ -43,11 +43,13 @@ def saved_model(tmp_path_factory):
                                     label_names=LABELS, pair=True)
 
 
-def own_call(saved, signature, **inputs):
+def own_calls(saved, calls):
+    """[(signature, {input: value})] -> each call's outputs from the SavedModel loaded here."""
     import tensorflow as tf
 
-    function = tf.saved_model.load(saved).signatures[signature]
-    return {k: v.numpy() for k, v in function(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
+    model = tf.saved_model.load(saved)
+    return [{k: v.numpy() for k, v in model.signatures[name](**{k: tf.constant(v) for k, v in inputs.items()}).items()}
+            for name, inputs in calls]
 
 
 def assert_answers(rows, expected):
@@ -59,9 +61,9 @@ def assert_answers(rows, expected):
 
 
 def test_the_server_answers_like_the_saved_model_refuses_bad_requests_and_stops_cleanly(saved_model, tmp_path):
-    expected = own_call(saved_model, "serving_default", text_a=[a for a, _ in PAIRS], text_b=[b for _, b in PAIRS])
-    ids = own_call(saved_model, "serve_ids", input_ids=[[2, 9, 3, 0]], input_mask=[[1, 1, 1, 0]],
-                   segment_ids=[[0, 0, 0, 0]])
+    columns = {"inputs": {"text_a": [a for a, _ in PAIRS], "text_b": [b for _, b in PAIRS]}}
+    id_columns = {"input_ids": [[2, 9, 3, 0]], "input_mask": [[1, 1, 1, 0]], "segment_ids": [[0, 0, 0, 0]]}
+    expected, ids = own_calls(saved_model, [("serving_default", columns["inputs"]), ("serve_ids", id_columns)])
     port = client.free_port()
     base = os.path.dirname(saved_model)  # a model base folder: the server picks its highest version, 1
     command = [sys.executable, "-c", SERVE.format(here=HERE, script=os.path.join(ROOT, "serve_model.py")),
@@ -76,12 +78,10 @@ def test_the_server_answers_like_the_saved_model_refuses_bad_requests_and_stops_
         assert_answers(answer["predictions"], expected)
         b64 = {"instances": [{"text_a": {"b64": base64.b64encode(a.encode()).decode()}, "text_b": b}
                              for a, b in PAIRS]}
-        columns = {"inputs": {"text_a": [a for a, _ in PAIRS], "text_b": [b for _, b in PAIRS]}}
         assert user.predict(NAME, b64) == (200, answer)
         status, by_column = user.predict(NAME, columns)
         assert status == 200 and by_column["outputs"]["labels"] == [r["labels"] for r in answer["predictions"]]
-        status, by_ids = user.predict(NAME, {"signature_name": "serve_ids", "inputs": {
-            "input_ids": [[2, 9, 3, 0]], "input_mask": [[1, 1, 1, 0]], "segment_ids": [[0, 0, 0, 0]]}})
+        status, by_ids = user.predict(NAME, {"signature_name": "serve_ids", "inputs": id_columns})
         assert status == 200
         np.testing.assert_allclose(by_ids["outputs"]["logits"], ids["logits"], rtol=0, atol=1e-6)
         # The plain curl of the README (form content type, no JSON header) is read as TF Serving reads it: as JSON.
