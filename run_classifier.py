@@ -22,6 +22,7 @@ flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.")
 flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.")
 cli.define_tfds_flags("the task's splits (glue/mrpc, glue/mnli, conll2003, ...) instead of --data_dir")
 cli.define_model_flags()
+cli.define_model_type_flags()
 cli.define_finetuning_flags()
 FLAGS = flags.FLAGS
 

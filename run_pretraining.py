@@ -1,7 +1,8 @@
 """Masked-LM and next-sentence pretraining: the original script's flags, losses, optimizer and outputs.
 
 Restarting with the same output_dir resumes from its latest checkpoint. The final weights are also written in
-the original TF1 layout to <output_dir>/tf1. See bert_tf.training for what each extra flag does.
+the original TF1 layout to <output_dir>/tf1. See bert_tf.training for what each extra flag does. --model_type
+picks the body, objectives and data of BERT's cousins (`bert_tf.training.inputs.recipe`).
 """
 
 import os
@@ -12,9 +13,10 @@ import logging
 
 from absl import flags
 
-from bert_tf import checkpoint_files, cli, model_types, tokenization
+from bert_tf import checkpoint_files, cli, model_types
 
 cli.define_model_flags()  # vocab_file and do_lower_case serve dynamic masking; vocab_file is copied to the export
+cli.define_model_type_flags()
 flags.DEFINE_string("input_file", None, "Input TF example files (can be a glob or comma separated).")
 cli.define_tfds_flags("the pretraining records (bert_pretraining/<config>, made by create_pretraining_data "
                       "--beam_runner --tfds_data_dir) instead of --input_file")
@@ -48,7 +50,7 @@ cli.define_distillation_flags(pretraining=True)
 FLAGS = flags.FLAGS
 
 
-def input_fn(is_training, config=None):
+def input_fn(is_training, config, tokenizer, plan):
     from bert_tf import training
 
     f = FLAGS
@@ -61,11 +63,10 @@ def input_fn(is_training, config=None):
     if not f.dynamic_masking:
         return training.record_input(f.input_file, batch_size, f.max_seq_length, f.max_predictions_per_seq,
                                      is_training, seed=f.seed, config=config)
-    tokenizer = tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
     return training.text_input(f.input_file, tokenizer, batch_size, f.max_seq_length, f.max_predictions_per_seq,
-                               is_training, next_sentence=f.next_sentence, seed=f.seed,
+                               is_training, next_sentence=plan.next_sentence, seed=f.seed,
                                masked_lm_prob=f.masked_lm_prob, whole_word_mask=f.do_whole_word_mask,
-                               full_sentences=f.full_sentences)
+                               full_sentences=plan.full_sentences, sentence_order=plan.sentence_order)
 
 
 def input_files(f):
@@ -78,6 +79,8 @@ def input_files(f):
 
 
 def main(_):
+    from bert_tf.training.inputs import check_sentence_order, recipe
+
     logging.getLogger().setLevel(logging.INFO)
     f = FLAGS
     if not f.do_train and not f.do_eval:
@@ -89,16 +92,23 @@ def main(_):
                              "create_pretraining_data)")
     if bool(f.input_file) == bool(f.tfds_name) or (f.tfds_name and f.dynamic_masking):
         raise ValueError("give --input_file (records, or text with --dynamic_masking) or --tfds_name")
-    if f.full_sentences and f.next_sentence:
+    config = cli.model_config(f)  # a cousin's by its model_type key, or --model_type
+    model_type = model_types.model_type_of(config)
+    given = {n: f[n].value if f[n].present else None for n in ("next_sentence", "full_sentences")}
+    plan = recipe(model_type, f.dynamic_masking, **given)
+    if plan.full_sentences and plan.next_sentence:
         raise ValueError("--full_sentences packs single sequences: give --next_sentence=false")
     if f.dynamic_masking and not f.vocab_file:
         raise ValueError("--dynamic_masking needs --vocab_file")
     cli.check_output_folder("output_dir", f.output_dir)
-    config = model_types.config_from_json_file(f.bert_config_file)  # a cousin's by its model_type key
-    if f.max_seq_length > config.max_position_embeddings:
+    if f.max_seq_length > config.max_position_embeddings - getattr(config, "position_offset", 0):
         raise ValueError(f"--max_seq_length={f.max_seq_length} exceeds max_position_embeddings="
                          f"{config.max_position_embeddings} of {f.bert_config_file}")
-    checkpoint_files.check_vocab(config, f.vocab_file)
+    if model_type in ("bert", "distilbert"):
+        checkpoint_files.check_vocab(config, f.vocab_file)
+    tokenizer = cli.model_tokenizer(f, config) if f.vocab_file else None  # a cousin's checks its files here
+    if plan.sentence_order and f.input_file and not f.dynamic_masking:
+        check_sentence_order(f.input_file)
     teacher, distill = cli.distillation_options(f)
     layers = cli.init_layers(f)
     # First: a multi-worker strategy must configure collectives before TensorFlow runs anything else.
@@ -111,22 +121,22 @@ def main(_):
         learning_rate=f.learning_rate, num_train_steps=f.num_train_steps, num_warmup_steps=f.num_warmup_steps,
         save_checkpoints_steps=f.save_checkpoints_steps, steps_per_execution=f.iterations_per_loop,
         max_eval_steps=f.max_eval_steps, optimizer=f.optimizer, precision=f.precision, use_xla=f.use_xla,
-        gradient_accumulation_steps=f.gradient_accumulation_steps, next_sentence=f.next_sentence,
+        gradient_accumulation_steps=f.gradient_accumulation_steps, next_sentence=plan.next_sentence,
         keep_checkpoint_max=f.keep_checkpoint_max)
     run = training.Pretraining(config, options, strategy, teacher_checkpoint=teacher, distill=distill)
     reading = {k: f[k].value for k in ("dynamic_masking", "masked_lm_prob", "do_whole_word_mask", "do_lower_case",
                                          "init_layers")}
-    reading.update({"full_sentences": True} if f.full_sentences else {})  # runs made before it keep their settings
+    reading.update({"full_sentences": True} if plan.full_sentences else {})  # runs made before it keep their settings
     with cli.output_dir_lock(f, strategy):
         if f.do_train and run.is_chief:
             run_config = run.run_config(input_files(f), f.init_checkpoint, **reading)
             training.output_dir.check_run_config(f.output_dir, run_config, f.resume_changed_run)
         run.restore(f.init_checkpoint, config_file=f.bert_config_file, layers=layers)
         if f.do_train:
-            run.train(input_fn(is_training=True, config=config))
+            run.train(input_fn(True, config, tokenizer, plan))
             logging.info("TF1-layout export: %s", run.export_tf1(f.vocab_file))
         if f.do_eval:
-            run.evaluate(input_fn(is_training=False, config=config))
+            run.evaluate(input_fn(False, config, tokenizer, plan))
 
 
 if __name__ == "__main__":

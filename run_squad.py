@@ -27,6 +27,7 @@ flags.DEFINE_float("null_score_diff_threshold", 0.0, "Predict null if null_score
 cli.define_tfds_flags("SQuAD (squad/v1.1, squad/v2.0: its train and validation splits) instead of --train_file "
                       "and --predict_file")
 cli.define_model_flags(max_seq_length=384)
+cli.define_model_type_flags()
 cli.define_finetuning_flags()
 FLAGS = flags.FLAGS
 

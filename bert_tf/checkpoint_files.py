@@ -259,7 +259,8 @@ def save(config: BertConfig, weights: dict, output_dir: str, output_format: str,
     """Writes a checkpoint folder in `output_format` (see the module docstring for the layouts)."""
     if output_format not in FORMATS:
         raise ValueError(f"unknown checkpoint format {output_format!r}; expected one of {FORMATS}")
-    check_vocab(config, vocab_file)
+    if model_types.model_type_of(config) in ("bert", "distilbert"):  # the cousins' tokenizers check their sizes
+        check_vocab(config, vocab_file)
     os.makedirs(output_dir, exist_ok=True)
     if output_format == "tf1":
         write_tf1(weights, os.path.join(output_dir, TF1_CHECKPOINT_NAME))
@@ -274,8 +275,23 @@ def save(config: BertConfig, weights: dict, output_dir: str, output_format: str,
         with files.atomic_path(os.path.join(output_dir, "model.keras")) as temp:
             build_model(config, weights).save(temp)
         config.to_json_file(os.path.join(output_dir, "bert_config.json"))
-    if vocab_file and os.path.abspath(vocab_file) != os.path.abspath(os.path.join(output_dir, "vocab.txt")):
-        files.copy_file(vocab_file, os.path.join(output_dir, "vocab.txt"))
+    for source, name in tokenizer_files(config, vocab_file):
+        if os.path.abspath(source) != os.path.abspath(os.path.join(output_dir, name)):
+            files.copy_file(source, os.path.join(output_dir, name))
+
+
+def tokenizer_files(config, vocab_file: str | None) -> list[tuple[str, str]]:
+    """(file, name in a checkpoint folder) of the model type's tokenizer on `vocab_file`: WordPiece's vocab.txt;
+    ALBERT's SentencePiece model as spiece.model; RoBERTa's vocab.json and the merges.txt beside it (if any)."""
+    if vocab_file is None:
+        return []
+    model_type = model_types.model_type_of(config)
+    if model_type == "albert":
+        return [(vocab_file, "spiece.model")]
+    if model_type == "roberta":
+        merges = os.path.join(os.path.dirname(vocab_file), "merges.txt")
+        return [(vocab_file, "vocab.json")] + ([(merges, "merges.txt")] if os.path.exists(merges) else [])
+    return [(vocab_file, "vocab.txt")]
 
 
 def check_vocab(config: BertConfig, vocab_file: str | None) -> None:

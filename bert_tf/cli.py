@@ -155,6 +155,38 @@ def define_model_flags(max_seq_length=128):
     flags.DEFINE_integer("max_seq_length", max_seq_length, "The maximum total input sequence length after WordPiece.")
 
 
+MODEL_TYPES = ("bert", "albert", "roberta", "distilbert")
+
+
+def define_model_type_flags():
+    """--model_type (default: the config's own) and RoBERTa's --merges_file: the family, its body and tokenizer."""
+    flags.DEFINE_enum("model_type", None, list(MODEL_TYPES), "The model family (default: the model_type of "
+                      "--bert_config_file, BERT without one); its tokenizer reads --vocab_file: WordPiece vocab.txt "
+                      "(bert, distilbert), a SentencePiece .model (albert), vocab.json (roberta).")
+    flags.DEFINE_string("merges_file", None, "roberta: the merges.txt of --vocab_file (default: beside it).")
+
+
+def model_config(values):
+    """The config of --bert_config_file as --model_type (its own type by default; a config of another type than
+    --model_type is refused, naming the file)."""
+    from bert_tf import model_types
+
+    return model_types.config_from_json_file(values.bert_config_file, getattr(values, "model_type", None))
+
+
+def model_tokenizer(values, config):
+    """The tokenizer of `config`'s model type on --vocab_file (and --merges_file), sized as the config says
+    (`finetuning_data.tokenizer_for`)."""
+    from bert_tf import model_types
+    from bert_tf.finetuning_data import tokenizer_for
+
+    model_type = model_types.model_type_of(config)
+    if getattr(values, "merges_file", None) and model_type != "roberta":
+        raise ValueError(f"--merges_file is RoBERTa's (byte-level BPE); the model is {model_type}")
+    return tokenizer_for(model_type, values.vocab_file, values.do_lower_case, getattr(values, "merges_file", None),
+                         config.vocab_size)
+
+
 def define_tfds_flags(what):
     """--tfds_name and --tfds_data_dir: `what` is read from a prepared TensorFlow Datasets dataset."""
     flags.DEFINE_string("tfds_name", None, f"Read {what} from this TensorFlow Datasets dataset (prepared in "
@@ -324,17 +356,23 @@ def fine_tuning(values, task):
     check_export_dir(values, task)
     if values.export_dir:
         export_limits(values)
-    config = model_types.config_from_json_file(values.bert_config_file)  # a cousin's by its model_type key
-    if values.max_seq_length > config.max_position_embeddings:
+    config = model_config(values)
+    if values.export_dir and model_types.model_type_of(config) in ("albert", "roberta"):
+        raise ValueError(f"--export_dir: the SavedModels tokenize with WordPiece; a {config.model_type} model "
+                         "cannot be exported yet (leave --export_dir out)")
+    tokenizer = model_tokenizer(values, config)
+    positions = config.max_position_embeddings - getattr(config, "position_offset", 0)  # RoBERTa's start at 2
+    if values.max_seq_length > positions:
         raise ValueError(f"Cannot use sequence length {values.max_seq_length} because the BERT model was only "
-                         f"trained up to sequence length {config.max_position_embeddings}")
-    tokenization.validate_case_matches_checkpoint(values.do_lower_case, values.init_checkpoint)
+                         f"trained up to sequence length {positions}")
+    if isinstance(tokenizer, tokenization.FullTokenizer):  # the released BERT checkpoints' names say their casing
+        tokenization.validate_case_matches_checkpoint(values.do_lower_case, values.init_checkpoint)
     teacher, distill = distillation_options(values)
     init_layers(values)
     strategy = create_strategy(values)
     set_seed(values.seed)
     tuner = FineTuning(task, config, options, strategy, teacher_checkpoint=teacher, distill=distill)
-    return tuner, tokenization.FullTokenizer(values.vocab_file, values.do_lower_case)
+    return tuner, tokenizer
 
 
 def set_seed(seed):

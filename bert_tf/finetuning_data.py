@@ -1,6 +1,10 @@
 """Fine-tuning examples and features: packing `[CLS] a [SEP] (b [SEP])` as the original, per-kind feature
 conversion (classification, regression, multiple choice, tagging), padding examples, and features -> tf.data.
 
+Each model type has its tokenizer (`tokenizer_for`) and its `Layout`: special tokens, how a pair is packed
+(RoBERTa: `<s> a </s></s> b </s>`, one token type), its padding id and how its pieces mark words. A WordPiece
+tokenizer (BERT, DistilBERT) is the original `FullTokenizer`, whose layout is BERT's.
+
 Pure Python/NumPy except `make_dataset`, which imports TensorFlow when called.
 """
 
@@ -8,11 +12,114 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
+import string
 
 import numpy as np
 
 IGNORE_LABEL_ID = -1  # tagging: label of word pieces that are not a word's first piece, [CLS], [SEP], padding
+_SENTENCEPIECE_WORD_STARTS = frozenset(string.punctuation)  # ALBERT's whole-word masking: a mark starts a word
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """How a model type packs and marks its pieces (Hugging Face's build_inputs_with_special_tokens and
+    token_type_ids for each).
+
+    Attributes:
+      cls, sep, mask: the special pieces (`<s>`, `</s>`, `<mask>` for RoBERTa).
+      pad_id: the id padding positions get.
+      pair_seps: separators between A and B (BERT one, RoBERTa two: `</s></s>`).
+      segment_b: B's token type id (RoBERTa has one type: 0).
+      word_marks: how pieces mark words: "wordpiece" ("##" continues a word), "sentencepiece" ("\u2581" starts
+        one; so does a lone punctuation mark, as ALBERT's whole-word masking has it), "byte_bpe" ("\u0120", a
+        space, starts one).
+      prefix_space: a word tokenized alone is given the space it has inside a text (byte-level BPE: " word").
+    """
+
+    cls: str = "[CLS]"
+    sep: str = "[SEP]"
+    mask: str = "[MASK]"
+    pad_id: int = 0
+    pair_seps: int = 1
+    segment_b: int = 1
+    word_marks: str = "wordpiece"
+    prefix_space: bool = False
+
+    def continues_word(self, piece: str) -> bool:
+        """Whether `piece` continues the word of the piece before it (whole-word masking)."""
+        if self.word_marks == "wordpiece":
+            return piece.startswith("##")
+        if piece in (self.cls, self.sep, self.mask) or piece.startswith("<"):
+            return False
+        if self.word_marks == "sentencepiece":
+            return not (piece.startswith("\u2581") or piece in _SENTENCEPIECE_WORD_STARTS)
+        return not piece.startswith("\u0120")
+
+
+BERT_LAYOUT = Layout()
+LAYOUTS = {"bert": BERT_LAYOUT, "distilbert": BERT_LAYOUT, "albert": Layout(word_marks="sentencepiece"),
+           "roberta": Layout("<s>", "</s>", "<mask>", pad_id=1, pair_seps=2, segment_b=0, word_marks="byte_bpe",
+                             prefix_space=True)}
+
+
+def layout_of(tokenizer) -> Layout:
+    """The tokenizer's layout: a `ModelTokenizer`'s own, BERT's for the original `FullTokenizer`."""
+    return getattr(tokenizer, "layout", BERT_LAYOUT)
+
+
+def tokenize_word(tokenizer, word: str) -> list[str]:
+    """The pieces of one whitespace-separated word as it would be tokenized inside a text (SQuAD contexts, tagged
+    words): byte-level BPE marks a word's space in its first piece, so the word is given one (as Hugging Face's
+    SQuAD features for RoBERTa, `add_prefix_space`)."""
+    return tokenizer.tokenize(" " + word if layout_of(tokenizer).prefix_space else word)
+
+
+class ModelTokenizer:
+    """ALBERT's SentencePiece or RoBERTa's byte-level BPE tokenizer with what packing and masking read from a
+    tokenizer: `tokenize`, `convert_tokens_to_ids`, `convert_ids_to_tokens`, `vocab` {piece: id} and `layout`."""
+
+    def __init__(self, tokenizer, layout: Layout):
+        self.tokenizer = tokenizer
+        size = getattr(tokenizer, "vocab_size", None) or len(tokenizer.vocab)
+        self.vocab = {piece: i for i, piece in enumerate(tokenizer.convert_ids_to_tokens(range(size)))}
+        self.layout = dataclasses.replace(layout, pad_id=tokenizer.pad_id)
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.tokenizer.tokenize(text)
+
+    def convert_tokens_to_ids(self, pieces) -> list[int]:
+        return self.tokenizer.convert_tokens_to_ids(pieces)
+
+    def convert_ids_to_tokens(self, ids) -> list[str]:
+        return self.tokenizer.convert_ids_to_tokens(ids)
+
+
+def tokenizer_for(model_type: str, vocab_file: str, do_lower_case: bool = True, merges_file: str | None = None,
+                  vocab_size: int | None = None):
+    """The tokenizer of `model_type` on its files: WordPiece `FullTokenizer(vocab_file)` for BERT and DistilBERT;
+    ALBERT's SentencePiece on a `.model` (`vocab_file=spiece.model`); RoBERTa's byte-level BPE on `vocab.json` and
+    `merges_file` (default: merges.txt beside it; byte-level BPE is cased: do_lower_case does not apply).
+
+    Raises:
+      ValueError: naming the file when it is not the model type's (not a SentencePiece model, not a vocab.json,
+        a merges.txt that does not fit it), or when its size is not the model's `vocab_size` (ALBERT, RoBERTa).
+    """
+    if model_type in ("bert", "distilbert"):
+        from bert_tf.tokenization import FullTokenizer
+
+        return FullTokenizer(vocab_file, do_lower_case)
+    if model_type == "albert":
+        from bert_tf.sentencepiece_tokenization import AlbertTokenizer
+
+        return ModelTokenizer(AlbertTokenizer(vocab_file, do_lower_case, vocab_size=vocab_size), LAYOUTS[model_type])
+    if model_type == "roberta":
+        from bert_tf.byte_bpe import ByteLevelBPETokenizer
+
+        merges_file = merges_file or os.path.join(os.path.dirname(vocab_file), "merges.txt")
+        return ModelTokenizer(ByteLevelBPETokenizer(vocab_file, merges_file, vocab_size), LAYOUTS[model_type])
+    raise ValueError(f"model_type {model_type!r} is not one of bert, albert, roberta, distilbert")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,32 +188,35 @@ def truncate_seq_pair(tokens_a: list, tokens_b: list, max_length: int) -> None:
             tokens_b.pop()
 
 
-def pack_tokens(tokens_a, tokens_b, max_seq_length: int) -> tuple[list[str], list[int]]:
-    """Truncates as the original and returns (tokens, segment_ids) for `[CLS] a [SEP] (b [SEP])`.
+def pack_tokens(tokens_a, tokens_b, max_seq_length: int, layout: Layout = BERT_LAYOUT) -> tuple[list[str], list[int]]:
+    """Truncates as the original and returns (tokens, segment_ids) for `[CLS] a [SEP] (b [SEP])` (or `layout`'s
+    packing: RoBERTa's `<s> a </s></s> b </s>`, all segment 0).
 
     The original tests `if tokens_b:`, so a B of no pieces (None or []) packs a single segment: at most
-    max_seq_length - 2 pieces of A. A pair keeps max_seq_length - 3 in total, and a B the truncation empties
-    (max_seq_length 3, or 4 with pieces on both sides) gets no [SEP]: `[CLS] a [SEP]`, all segment 0.
+    max_seq_length - 2 pieces of A. A pair keeps max_seq_length - 3 in total (RoBERTa: - 4), and a B the
+    truncation empties (max_seq_length 3, or 4 with pieces on both sides) gets no [SEP]: `[CLS] a [SEP]`, all
+    segment 0.
     """
     tokens_a = list(tokens_a)
     tokens_b = list(tokens_b or ())
     if tokens_b:
-        truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)
+        truncate_seq_pair(tokens_a, tokens_b, max(max_seq_length - 2 - layout.pair_seps, 0))
     else:
         del tokens_a[max(max_seq_length - 2, 0):]
-    tokens = ["[CLS]", *tokens_a, "[SEP]"]
+    tokens = [layout.cls, *tokens_a, layout.sep]
     segment_ids = [0] * len(tokens)
     if tokens_b:  # tested again after truncation, as the original
-        tokens += [*tokens_b, "[SEP]"]
-        segment_ids += [1] * (len(tokens_b) + 1)
+        tokens += [layout.sep] * (layout.pair_seps - 1) + [*tokens_b, layout.sep]
+        segment_ids += [layout.segment_b] * (len(tokens_b) + layout.pair_seps)
     return tokens, segment_ids
 
 
 def pack_features(tokens_a, tokens_b, max_seq_length: int, tokenizer, label_id=0) -> InputFeatures:
-    """Packs word pieces into padded `input_ids`, `input_mask`, `segment_ids` (padding id 0, as the original)."""
+    """Packs word pieces into padded `input_ids`, `input_mask`, `segment_ids` (padding id 0, as the original;
+    the tokenizer's layout's for a cousin)."""
     if max_seq_length < 3:
         raise ValueError(f"max_seq_length must be >= 3, got {max_seq_length}")
-    tokens, segment_ids = pack_tokens(tokens_a, tokens_b, max_seq_length)
+    tokens, segment_ids = pack_tokens(tokens_a, tokens_b, max_seq_length, layout_of(tokenizer))
     return _padded(tokens, segment_ids, max_seq_length, tokenizer, label_id)
 
 
@@ -135,7 +245,7 @@ def _padded(tokens, segment_ids, max_seq_length, tokenizer, label_id) -> InputFe
     pad = max_seq_length - len(tokens)
     return InputFeatures(
         tokens=tuple(tokens),
-        input_ids=tuple(tokenizer.convert_tokens_to_ids(tokens)) + (0,) * pad,
+        input_ids=tuple(tokenizer.convert_tokens_to_ids(tokens)) + (layout_of(tokenizer).pad_id,) * pad,
         input_mask=(1,) * len(tokens) + (0,) * pad,
         segment_ids=tuple(segment_ids) + (0,) * pad,
         label_id=label_id,
@@ -187,7 +297,7 @@ def convert_tagged_example(example, label_map: dict, max_seq_length: int, tokeni
         return _padding_features(max_seq_length, (IGNORE_LABEL_ID,) * max_seq_length)
     pieces, labels = [], []
     for i, word in enumerate(example.words):
-        word_pieces = tokenizer.tokenize(word)
+        word_pieces = tokenize_word(tokenizer, word)
         tag_id = label_id_of(example.tags[i], label_map) if example.tags is not None else 0
         pieces += word_pieces
         labels += ([tag_id] + [IGNORE_LABEL_ID] * (len(word_pieces) - 1)) if word_pieces else []
@@ -195,7 +305,7 @@ def convert_tagged_example(example, label_map: dict, max_seq_length: int, tokeni
         lost = sum(label != IGNORE_LABEL_ID for label in labels[max_seq_length - 2:])
         logging.warning("example %s: %d word pieces cut to %d; %d words lose their tag", example.guid,
                         len(pieces), max_seq_length - 2, lost)
-    tokens, segment_ids = pack_tokens(pieces, None, max_seq_length)
+    tokens, segment_ids = pack_tokens(pieces, None, max_seq_length, layout_of(tokenizer))
     label_ids = [IGNORE_LABEL_ID, *labels[:len(tokens) - 2], IGNORE_LABEL_ID]
     label_ids += [IGNORE_LABEL_ID] * (max_seq_length - len(label_ids))
     return _padded(tokens, segment_ids, max_seq_length, tokenizer, tuple(label_ids))

@@ -53,20 +53,23 @@ def test_full_sentences_cross_documents_and_keep_every_token(tmp_path):
 
 
 def test_run_pretraining_trains_a_roberta_body_on_the_roberta_recipe(tmp_path):
-    vocab = write_corpus(tmp_path)
-    config = model_types.RobertaConfig(vocab_size=45, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                                       intermediate_size=32, max_position_embeddings=20, pad_token_id=0)
+    """A RoBERTa config's default recipe: FULL-SENTENCES, dynamic masking, masked LM alone, on byte-level BPE
+    files learned from the corpus (the refusals: tests/test_cousin_scripts.py)."""
+    from bert_tf import byte_bpe
+
+    write_corpus(tmp_path)
+    vocab, merges = byte_bpe.learn_bpe(byte_bpe.count_words([tmp_path / "corpus.txt"]), 280)
+    byte_bpe.write_bpe(vocab, merges, tmp_path / "vocab.json", tmp_path / "merges.txt")
+    config = model_types.RobertaConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2,
+                                       num_attention_heads=2, intermediate_size=32, max_position_embeddings=20)
     config.to_json_file(str(tmp_path / "bert_config.json"))
-    refused = run_script(flags(tmp_path, input_file=tmp_path / "corpus.txt", dynamic_masking=True, vocab_file=vocab,
-                               max_seq_length=16, max_predictions_per_seq=3, do_train=True, full_sentences=True),
-                         check=False)
-    assert refused.returncode == 1 and "--full_sentences packs single sequences: give --next_sentence=false" \
-        in refused.stderr
-    run_script(flags(tmp_path, input_file=tmp_path / "corpus.txt", dynamic_masking=True, vocab_file=vocab,
-                     max_seq_length=16, max_predictions_per_seq=3, do_train=True, do_eval=True, next_sentence=False,
-                     full_sentences=True))
+    common = dict(input_file=tmp_path / "corpus.txt", dynamic_masking=True, max_seq_length=16,
+                  max_predictions_per_seq=3, do_train=True)
+    run_script(flags(tmp_path, **common, vocab_file=tmp_path / "vocab.json", do_eval=True))
     assert json.loads((tmp_path / "out" / "run_config.json").read_text())["full_sentences"] is True
     loaded, weights, _ = checkpoint_files.load(str(tmp_path / "out" / "tf1"))
     assert loaded == config and "cls/seq_relationship/output_weights" not in weights
+    assert (tmp_path / "out" / "tf1" / "vocab.json").read_bytes() == (tmp_path / "vocab.json").read_bytes()
+    assert (tmp_path / "out" / "tf1" / "merges.txt").exists()
     results = dict(line.split(" = ") for line in (tmp_path / "out" / "eval_results.txt").read_text().splitlines())
     assert "masked_lm_accuracy" in results and "next_sentence_accuracy" not in results

@@ -191,26 +191,3 @@ def test_convert_checkpoint_takes_the_model_type_and_refuses_another(tmp_path):
     assert refused.returncode == 1
     assert f"{tmp_path / 'hf' / 'config.json'}: a config of model_type 'albert', given as 'roberta'" in refused.stderr
     assert not (tmp_path / "other" / "bert_model.ckpt.index").exists()
-
-
-def test_run_classifier_fine_tunes_an_albert_config_and_saves_albert_names(tmp_path):
-    """A bert_config.json naming model_type albert builds an ALBERT classifier in run_classifier.py; the
-    fine-tuned checkpoint carries the original ALBERT's names and reloads as the same config."""
-    from helpers import write_vocab
-    from test_finetuning import VOCAB, mrpc_fixture
-
-    mrpc_fixture(str(tmp_path / "mrpc"), rows=(16, 8, 4))
-    config = model_types.AlbertConfig(**{**SIZES, "vocab_size": len(VOCAB)}, embedding_size=6, num_hidden_layers=2)
-    config.to_json_file(str(tmp_path / "albert.json"))
-    done = subprocess.run([sys.executable, f"{ROOT}/run_classifier.py", f"--data_dir={tmp_path / 'mrpc'}",
-                           "--task_name=MRPC", f"--vocab_file={write_vocab(tmp_path / 'vocab.txt', VOCAB)}",
-                           f"--bert_config_file={tmp_path / 'albert.json'}", f"--output_dir={tmp_path / 'out'}",
-                           "--train_batch_size=8", "--num_train_epochs=1", "--max_seq_length=16", "--do_train",
-                           "--do_eval"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert json.loads((tmp_path / "out" / "eval_results.json").read_text())["global_step"] == 2
-    loaded_config, weights, _ = checkpoint_files.load(str(tmp_path / "out"))
-    assert loaded_config == config
-    shared = [n for n in weights if n.startswith("bert/encoder/transformer/group_0/inner_group_0/")]
-    assert len(shared) == 16 and weights["output_weights"].shape == (2, 8)
-    assert not any("layer_" in n for n in weights)

@@ -103,9 +103,9 @@ def file_feature_chunks(path, tokenizer, config, chunk=creation._CHUNK):
     corpus = documents_lib.read_documents([path], tokenizer, rng)
     if not corpus.documents:
         raise ValueError(f"{path}: no documents: every line is blank or tokenizes to nothing")
-    vocab_info = instances_lib.VocabInfo.from_vocab(tokenizer.vocab)
+    vocab_info = instances_lib.VocabInfo.of_tokenizer(tokenizer)
     tokens = np.asarray(corpus.tokens, np.int64)
-    subword_flags = creation._subword_flags(tokenizer.vocab, tokens) if config.do_whole_word_mask else None
+    subword_flags = creation._subword_flags(tokenizer, tokens) if config.do_whole_word_mask else None
     instances = instances_lib.create_instances(corpus.documents, config, vocab_info, rng, subword_flags)
     arrays = columns.instance_arrays(instances)
     order = np.asarray(instances.order, np.int64)

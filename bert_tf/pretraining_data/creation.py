@@ -82,9 +82,9 @@ def _create(input_files, output_files, tokenizer, config):
     if len(corpus.documents) == 1:
         logger.warning("%s hold a single document: every 'random next' B comes from that same document",
                        input_files)
-    vocab_info = instances_lib.VocabInfo.from_vocab(tokenizer.vocab)
+    vocab_info = instances_lib.VocabInfo.of_tokenizer(tokenizer)
     tokens = np.asarray(corpus.tokens, np.int64)
-    subword_flags = _subword_flags(tokenizer.vocab, tokens) if config.do_whole_word_mask else None
+    subword_flags = _subword_flags(tokenizer, tokens) if config.do_whole_word_mask else None
     instances = instances_lib.create_instances(corpus.documents, config, vocab_info, rng, subword_flags)
     if logger.isEnabledFor(logging.INFO):
         _log_examples(instances, tokens, config, vocab_info, tokenizer)
@@ -107,12 +107,23 @@ def _log_examples(instances, tokens, config, vocab_info, tokenizer, count=20):
                 instances.single_segment_chunks)
 
 
-def _subword_flags(vocab, tokens):
-    """Bytes with 1 where the corpus token is a "##" piece (whole-word masking's grouping)."""
-    is_subword = np.zeros(max(vocab.values()) + 1, np.uint8)
-    for token, index in vocab.items():
-        is_subword[index] = token.startswith("##")
-    return is_subword[tokens].tobytes()
+def subword_table(tokenizer):
+    """[V] bools: whether each vocab id continues a word (a "##" piece; for a cousin's tokenizer, as its layout
+    says: not starting with SentencePiece's "\u2581" or byte-level BPE's "\u0120"), whole-word masking's grouping.
+    Per id, as fairseq's whole-word mask: a byte-level BPE line's first word, which has no space, joins the word
+    before it."""
+    from bert_tf.finetuning_data import layout_of
+
+    layout = layout_of(tokenizer)
+    is_subword = np.zeros(max(tokenizer.vocab.values()) + 1, bool)
+    for token, index in tokenizer.vocab.items():
+        is_subword[index] = layout.continues_word(token)
+    return is_subword
+
+
+def _subword_flags(tokenizer, tokens):
+    """Bytes with 1 where the corpus token continues a word (`subword_table`)."""
+    return subword_table(tokenizer).astype(np.uint8)[tokens].tobytes()
 
 
 def write_instances(instances, tokens, config, vocab_info, output_files, input_files=()):

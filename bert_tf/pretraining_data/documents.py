@@ -91,7 +91,8 @@ def read_documents(input_files, tokenizer, rng=None, block_bytes=1 << 22):
     Args:
       input_files: paths, read in this order.
       tokenizer: a `FullTokenizer` (its `tokenize`, `vocab`, `wordpiece_tokenizer` and
-        `basic_tokenizer.do_lower_case` are used).
+        `basic_tokenizer.do_lower_case` are used), or a cousin's tokenizer (`finetuning_data.ModelTokenizer`),
+        which tokenizes each stripped line whole.
       rng: the `random.Random` of the run, or None to keep the documents in file order.
       block_bytes: text is processed this many bytes at a time (cut at line ends; at most 16 MB), which bounds
         memory.
@@ -99,6 +100,8 @@ def read_documents(input_files, tokenizer, rng=None, block_bytes=1 << 22):
     Returns:
       A `Corpus`.
     """
+    if not hasattr(tokenizer, "wordpiece_tokenizer"):
+        return _line_documents(input_files, tokenizer, rng)
     block_bytes = min(block_bytes, 1 << 24)  # _group numbers a block's units in 24 bits
     word_ids = _WordIds(tokenizer)
     tokens, line_counts, line_blanks = [], [], []
@@ -118,6 +121,23 @@ def read_documents(input_files, tokenizer, rng=None, block_bytes=1 << 22):
     if rng is not None:
         rng.shuffle(documents)
     return Corpus(np.concatenate(tokens), documents)
+
+
+def _line_documents(input_files, tokenizer, rng):
+    """`read_documents` with a tokenizer that is not WordPiece: each line, stripped, tokenized whole (the fast path
+    above relies on WordPiece's word splitting)."""
+    tokens, line_counts, line_blanks = [], [], []
+    for path in input_files:
+        for line in read_lines(path):
+            line = line.strip()
+            ids = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(line)) if line else []
+            tokens += ids
+            line_counts.append(len(ids))
+            line_blanks.append(not line)
+    documents = _documents(np.asarray(line_counts, np.int64), np.asarray(line_blanks, bool)) if line_counts else []
+    if rng is not None:
+        rng.shuffle(documents)
+    return Corpus(np.asarray(tokens, np.int64), documents)
 
 
 def _documents(line_counts, line_blanks):

@@ -20,27 +20,31 @@ import tensorflow as tf
 from bert_tf.pretraining_data import columns
 from bert_tf.pretraining_data import documents as documents_lib
 from bert_tf.pretraining_data import instances as instances_lib
+from bert_tf.pretraining_data.creation import subword_table
 
 
 def unmasked_sequences(input_files, tokenizer, max_seq_length, next_sentence=True, seed=12345, dupe_factor=1,
-                       short_seq_prob=0.1, full_sentences=False):
+                       short_seq_prob=0.1, full_sentences=False, sentence_order=False):
     """Text files -> padded unmasked sequences: name -> array [N, ...] (the feature names, plus `is_subword`).
 
     full_sentences (without next_sentence): RoBERTa's FULL-SENTENCES packing, whole segments run on across
     document boundaries, a [SEP] between documents.
+    sentence_order (with next_sentence): ALBERT's sentence-order pairs instead of next-sentence pairs.
+    A cousin's tokenizer brings its special tokens (RoBERTa: `<s> x </s>`, `</s>` between documents) and its
+    word marks for whole-word masking (`creation.subword_table`).
 
     Raises:
       ValueError: as `read_documents`, or when the files hold no document.
     """
     config = instances_lib.PretrainingDataConfig(
         max_seq_length=max_seq_length, max_predictions_per_seq=max_seq_length - 3, random_seed=seed,
-        dupe_factor=dupe_factor, short_seq_prob=short_seq_prob)
+        dupe_factor=dupe_factor, short_seq_prob=short_seq_prob, sentence_order=sentence_order)
     rng = random.Random(seed)
     corpus = documents_lib.read_documents(input_files, tokenizer, rng)
     if not corpus.documents:
         raise ValueError(f"no documents in {list(input_files)}")
     tokens = np.asarray(corpus.tokens, np.int64)
-    vocab_info = instances_lib.VocabInfo.from_vocab(tokenizer.vocab)
+    vocab_info = instances_lib.VocabInfo.of_tokenizer(tokenizer)
     if next_sentence:
         pairs = instances_lib.create_instances(corpus.documents, config, None, rng)
         features = columns.feature_columns(columns.instance_arrays(pairs), pairs.order, tokens, max_seq_length, 1,
@@ -50,9 +54,7 @@ def unmasked_sequences(input_files, tokenizer, max_seq_length, next_sentence=Tru
                                                      vocab_info.sep_id), max_seq_length, vocab_info)
     else:
         features = _single_segment_features(corpus.documents, tokens, max_seq_length, vocab_info)
-    is_subword = np.zeros(max(tokenizer.vocab.values()) + 1, bool)
-    for token, index in tokenizer.vocab.items():
-        is_subword[index] = token.startswith("##")
+    is_subword = subword_table(tokenizer)
     return {
         "input_ids": features["input_ids"].astype(np.int32),
         "input_mask": features["input_mask"].astype(np.int32),

@@ -76,12 +76,21 @@ class VocabInfo:
     word_ids: tuple  # ids of the vocab's tokens in file order (the original's `vocab_words`, unfiltered)
 
     @classmethod
-    def from_vocab(cls, vocab):
-        """Builds it from a token -> id mapping in file order (`FullTokenizer.vocab`)."""
-        missing = [token for token in ("[CLS]", "[SEP]", "[MASK]") if token not in vocab]
+    def from_vocab(cls, vocab, specials=("[CLS]", "[SEP]", "[MASK]")):
+        """Builds it from a token -> id mapping in file order (`FullTokenizer.vocab`) and the (cls, sep, mask)
+        tokens."""
+        missing = [token for token in specials if token not in vocab]
         if missing:
             raise ValueError(f"the vocab of {len(vocab)} tokens lacks {', '.join(missing)}, needed for pretraining")
-        return cls(vocab["[CLS]"], vocab["[SEP]"], vocab["[MASK]"], tuple(vocab.values()))
+        return cls(*(vocab[token] for token in specials), tuple(vocab.values()))
+
+    @classmethod
+    def of_tokenizer(cls, tokenizer):
+        """From a tokenizer's vocab and its model type's special tokens (`finetuning_data.layout_of`)."""
+        from bert_tf.finetuning_data import layout_of
+
+        layout = layout_of(tokenizer)
+        return cls.from_vocab(tokenizer.vocab, (layout.cls, layout.sep, layout.mask))
 
 
 @dataclasses.dataclass

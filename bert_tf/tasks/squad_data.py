@@ -1,5 +1,6 @@
 """SQuAD v1.1/v2.0 examples and sliding-window features, exactly as the original run_squad (docs/ORIGINAL.md §6.1,
-§6.2)."""
+§6.2). A cousin's tokenizer packs its own way (`finetuning_data.Layout`): RoBERTa's windows are
+`<s> query </s></s> span </s>`, all segment 0, and its context words are tokenized with their leading space."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import logging
 import random
 
 import numpy as np
+
+from bert_tf.finetuning_data import layout_of, tokenize_word
 
 FIRST_UNIQUE_ID = 1_000_000_000  # the original's unique_id counter start
 
@@ -170,7 +173,7 @@ def max_context_span(spans: list[tuple[int, int]], position: int) -> int | None:
 
 def improve_answer_span(doc_tokens, start: int, end: int, tokenizer, answer_text: str) -> tuple[int, int]:
     """The first (shortest-from-the-left) sub-span whose pieces equal the tokenized answer, else unchanged."""
-    answer = " ".join(tokenizer.tokenize(answer_text))
+    answer = " ".join(tokenize_word(tokenizer, answer_text))
     for new_start in range(start, end + 1):
         for new_end in range(end, new_start - 1, -1):
             if " ".join(doc_tokens[new_start:new_end + 1]) == answer:
@@ -183,7 +186,7 @@ def _doc_pieces(example, tokenizer):
     pieces, piece_to_word, word_to_piece = [], [], []
     for i, word in enumerate(example.doc_tokens):
         word_to_piece.append(len(pieces))
-        for piece in tokenizer.tokenize(word):
+        for piece in tokenize_word(tokenizer, word):
             piece_to_word.append(i)
             pieces.append(piece)
     return pieces, piece_to_word, word_to_piece
@@ -205,17 +208,20 @@ def convert_examples_to_features(examples, tokenizer, max_seq_length: int, doc_s
                                  max_query_length: int, training: bool) -> list[SquadFeatures]:
     """Sliding windows over each context (docs/ORIGINAL.md §6.2); unique ids count from 1,000,000,000 over all
     features."""
-    if max_seq_length <= max_query_length + 3:
-        raise ValueError(f"max_seq_length {max_seq_length} must exceed max_query_length {max_query_length} + 3")
-    features = []
+    features, layout = [], layout_of(tokenizer)
+    specials = 2 + layout.pair_seps
+    if max_seq_length <= max_query_length + specials:
+        raise ValueError(f"max_seq_length {max_seq_length} must exceed max_query_length {max_query_length} + "
+                         f"{specials}")
     for example_index, example in enumerate(examples):
         query = tokenizer.tokenize(example.question_text)[:max_query_length]
         pieces, piece_to_word, word_to_piece = _doc_pieces(example, tokenizer)
         answer = _answer_pieces(example, pieces, word_to_piece, tokenizer) if training else None
-        spans = doc_spans(len(pieces), max_seq_length - len(query) - 3, doc_stride)
+        spans = doc_spans(len(pieces), max_seq_length - len(query) - specials, doc_stride)
         for span_index in range(len(spans)):
             window = _window(query, pieces, piece_to_word, spans, span_index, max_seq_length, tokenizer)
-            labels = _window_labels(answer, spans[span_index], len(query)) if training else (None, None)
+            offset = len(query) + specials - 1  # the span's first position: after [CLS] query [SEP]
+            labels = _window_labels(answer, spans[span_index], offset) if training else (None, None)
             features.append(SquadFeatures(FIRST_UNIQUE_ID + len(features), example_index, span_index, **window,
                                           start_position=labels[0], end_position=labels[1],
                                           is_impossible=example.is_impossible))
@@ -224,28 +230,29 @@ def convert_examples_to_features(examples, tokenizer, max_seq_length: int, doc_s
 
 def _window(query, pieces, piece_to_word, spans, span_index, max_seq_length, tokenizer) -> dict:
     start, length = spans[span_index]
-    offset = len(query) + 2
-    tokens = ["[CLS]", *query, "[SEP]", *pieces[start:start + length], "[SEP]"]
-    segment_ids = [0] * offset + [1] * (length + 1)
+    layout = layout_of(tokenizer)
+    offset = len(query) + 1 + layout.pair_seps
+    tokens = [layout.cls, *query, *[layout.sep] * layout.pair_seps, *pieces[start:start + length], layout.sep]
+    segment_ids = [0] * offset + [layout.segment_b] * (length + 1)
     positions = range(offset, offset + length)
     pad = max_seq_length - len(tokens)
     return dict(
         tokens=tuple(tokens),
         token_to_orig_map={p: piece_to_word[start + p - offset] for p in positions},
         token_is_max_context={p: max_context_span(spans, start + p - offset) == span_index for p in positions},
-        input_ids=tuple(tokenizer.convert_tokens_to_ids(tokens)) + (0,) * pad,
+        input_ids=tuple(tokenizer.convert_tokens_to_ids(tokens)) + (layout.pad_id,) * pad,
         input_mask=(1,) * len(tokens) + (0,) * pad,
         segment_ids=tuple(segment_ids) + (0,) * pad,
     )
 
 
-def _window_labels(answer, span, query_length) -> tuple[int, int]:
-    """Answer positions inside this window, or (0, 0) ([CLS]) if impossible or not fully inside it."""
+def _window_labels(answer, span, offset) -> tuple[int, int]:
+    """Answer positions inside this window (whose span starts at `offset`), or (0, 0) ([CLS]) if impossible or
+    not fully inside it."""
     start, end = answer
     span_start, span_end = span[0], span[0] + span[1] - 1
     if start < 0 or not (start >= span_start and end <= span_end):
         return 0, 0
-    offset = query_length + 2
     return start - span_start + offset, end - span_start + offset
 
 

@@ -2,7 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """What a model type pretrains on: a two-way sentence head (`next_sentence`: BERT's next-sentence pairs, or
+    with `sentence_order` ALBERT's sentence-order pairs) or none, and RoBERTa's FULL-SENTENCES packing."""
+
+    next_sentence: bool
+    sentence_order: bool = False
+    full_sentences: bool = False
+
+
+def recipe(model_type, dynamic_masking, next_sentence=None, full_sentences=None) -> Recipe:
+    """The pretraining recipe of `model_type`; `next_sentence` and `full_sentences` are the flags given (None: the
+    type's default). bert: next-sentence pairs; albert: sentence-order pairs (records made by
+    create_pretraining_data --sentence_order, or made so from text with dynamic masking); roberta: masked LM on
+    FULL-SENTENCES text masked anew each epoch; distilbert: masked LM only. A flag that contradicts the type is a
+    ValueError naming both."""
+    if model_type in ("roberta", "distilbert") and next_sentence:
+        raise ValueError(f"--next_sentence: {model_type} pretrains the masked LM alone (no sentence head); leave "
+                         "the flag out")
+    if model_type == "roberta" and not dynamic_masking:
+        raise ValueError("--model_type=roberta trains on text masked anew each epoch: give --dynamic_masking and "
+                         "text as --input_file")
+    pairs = (model_type in ("bert", "albert")) if next_sentence is None else next_sentence
+    full = (model_type == "roberta") if full_sentences is None else full_sentences
+    return Recipe(pairs, sentence_order=pairs and model_type == "albert", full_sentences=full)
 
 
 def record_input(input_file, batch_size, max_seq_length, max_predictions_per_seq, is_training, seed=None,
@@ -16,13 +44,28 @@ def record_input(input_file, batch_size, max_seq_length, max_predictions_per_seq
                                                is_training, input_context=context, seed=seed, **sizes)
 
 
+def check_sentence_order(input_file):
+    """ALBERT's records hold sentence-order pairs: ValueError naming a record file whose `<file>.json` says it was
+    made without `create_pretraining_data --sentence_order` (next-sentence pairs would train another task)."""
+    from bert_tf.pretraining_data import expand_input_patterns, read_counts
+
+    for path in expand_input_patterns(input_file):
+        info = read_counts(path)
+        if info is not None and not info.get("sentence_order", False):
+            raise ValueError(f"{path}: records of next-sentence pairs (made without create_pretraining_data "
+                             "--sentence_order), but ALBERT trains sentence order")
+
+
 def text_input(input_file, tokenizer, batch_size, max_seq_length, max_predictions_per_seq, is_training,
-               next_sentence=True, seed=12345, masked_lm_prob=0.15, whole_word_mask=False, full_sentences=False):
+               next_sentence=True, seed=12345, masked_lm_prob=0.15, whole_word_mask=False, full_sentences=False,
+               sentence_order=False):
     """A `dataset_fn` that masks raw text anew each epoch (dynamic masking), sharded per input pipeline.
 
     `masked_lm_prob` and `whole_word_mask` mean what create_pretraining_data's masked_lm_prob and
-    do_whole_word_mask mean, applied per epoch (see `bert_tf.pretraining_data.dynamic`).
+    do_whole_word_mask mean, applied per epoch (see `bert_tf.pretraining_data.dynamic`); `sentence_order` makes
+    ALBERT's sentence-order pairs. The tokenizer's model type gives the mask token (`finetuning_data.layout_of`).
     """
+    from bert_tf.finetuning_data import layout_of
     from bert_tf.pretraining_data import dynamic_pretraining_dataset, expand_input_patterns
     from bert_tf.pretraining_data.dynamic import unmasked_sequences
 
@@ -30,10 +73,12 @@ def text_input(input_file, tokenizer, batch_size, max_seq_length, max_prediction
     if not 0.0 <= masked_lm_prob <= 1.0:
         raise ValueError(f"masked_lm_prob={masked_lm_prob}: must lie in [0, 1]")
     sequences = unmasked_sequences(expand_input_patterns(input_file), tokenizer, max_seq_length,
-                                   next_sentence=next_sentence, seed=seed, full_sentences=full_sentences)
+                                   next_sentence=next_sentence, seed=seed, full_sentences=full_sentences,
+                                   sentence_order=sentence_order)
     logging.info("dynamic masking: %d sequences from %s", len(sequences["input_ids"]), input_file)
+    mask_id = tokenizer.vocab[layout_of(tokenizer).mask]
     return lambda context: dynamic_pretraining_dataset(
-        sequences, batch_size, max_predictions_per_seq, len(tokenizer.vocab), tokenizer.vocab["[MASK]"],
+        sequences, batch_size, max_predictions_per_seq, len(tokenizer.vocab), mask_id,
         masked_lm_prob=masked_lm_prob, whole_word_mask=whole_word_mask, seed=seed, is_training=is_training,
         input_context=context)
 
