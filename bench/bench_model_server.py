@@ -110,7 +110,8 @@ def main():
     command = [sys.executable, str(ROOT / "serve_model.py"), f"--model_dir={saved}", f"--model_name={NAME}",
                f"--port={port}"]
     with open(os.path.join(args.output_dir, "model_server", "server.log"), "w") as log:
-        process = client.start(command, NAME, port, log)
+        process = client.start(command, log)
+        client.wait_ready(process, NAME, port, log)
     try:
         warmer = client.Client(port)
         for i in range(args.warmup):  # the signature's first calls build its graph: not part of the load

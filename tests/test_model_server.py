@@ -61,17 +61,18 @@ def assert_answers(rows, expected):
 
 
 def test_the_server_answers_like_the_saved_model_refuses_bad_requests_and_stops_cleanly(saved_model, tmp_path):
-    columns = {"inputs": {"text_a": [a for a, _ in PAIRS], "text_b": [b for _, b in PAIRS]}}
-    id_columns = {"input_ids": [[2, 9, 3, 0]], "input_mask": [[1, 1, 1, 0]], "segment_ids": [[0, 0, 0, 0]]}
-    expected, ids = own_calls(saved_model, [("serving_default", columns["inputs"]), ("serve_ids", id_columns)])
     port = client.free_port()
     base = os.path.dirname(saved_model)  # a model base folder: the server picks its highest version, 1
     command = [sys.executable, "-c", SERVE.format(here=HERE, script=os.path.join(ROOT, "serve_model.py")),
                f"--model_dir={base}", f"--model_name={NAME}", f"--port={port}"]
-    with open(tmp_path / "server.log", "w") as log:
-        process = client.start(command, NAME, port, log)
+    log = open(tmp_path / "server.log", "w")
+    process = client.start(command, log)
     user = client.Client(port)
-    try:
+    try:  # the SavedModel's own answers are computed here while the server starts
+        columns = {"inputs": {"text_a": [a for a, _ in PAIRS], "text_b": [b for _, b in PAIRS]}}
+        id_columns = {"input_ids": [[2, 9, 3, 0]], "input_mask": [[1, 1, 1, 0]], "segment_ids": [[0, 0, 0, 0]]}
+        expected, ids = own_calls(saved_model, [("serving_default", columns["inputs"]), ("serve_ids", id_columns)])
+        client.wait_ready(process, NAME, port, log)
         rows = {"instances": [{"text_a": a, "text_b": b} for a, b in PAIRS]}
         status, answer = user.predict(NAME, rows)
         assert status == 200, answer
@@ -139,7 +140,8 @@ def test_the_server_answers_like_the_saved_model_refuses_bad_requests_and_stops_
         assert signature["outputs"]["probabilities"]["tensor_shape"]["dim"] == [{"size": "-1"}, {"size": "3"}]
     finally:
         user.close()
-        code = client.stop(process)
+        code = client.stop(process) if process.poll() is None else process.returncode
+        log.close()
     log = (tmp_path / "server.log").read_text()
     assert code == 0 and "Finished server process" in log, log[-3000:]
 

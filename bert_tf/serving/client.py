@@ -41,20 +41,22 @@ class Client:
         self.connection.close()
 
 
-def start(command: list[str], name: str, port: int, log, timeout: float = 300.0) -> subprocess.Popen:
-    """Starts a server (`command`, writing to the open file `log`) and returns it once GET /v1/models/<name>
-    says ready; raises RuntimeError with the end of the log if it exits or is not ready within `timeout` s."""
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+def start(command: list[str], log) -> subprocess.Popen:
+    """Starts a server (`command`), writing its output to the open file `log`."""
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_ready(process: subprocess.Popen, name: str, port: int, log, timeout: float = 300.0) -> None:
+    """Returns once GET /v1/models/<name> says ready; raises RuntimeError with the end of the server's `log` if it
+    exits or is not ready within `timeout` s (and stops it)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             client = Client(port, timeout=5)
             status, answer = client.request("GET", f"/v1/models/{name}")
             client.close()
             if status == 200 and answer.get("ready"):
-                return process
+                return
         except OSError:  # not listening yet
             pass
         time.sleep(0.5)
@@ -64,8 +66,8 @@ def start(command: list[str], name: str, port: int, log, timeout: float = 300.0)
     log.flush()
     with open(log.name, encoding="utf-8", errors="replace") as f:
         tail = f.read()[-3000:]
-    raise RuntimeError(f"the model server ({' '.join(command)}) exited with {process.returncode} or was not ready "
-                       f"within {timeout:.0f} s:\n{tail}")
+    raise RuntimeError(f"the model server ({' '.join(process.args)}) exited with {process.returncode} or was not "
+                       f"ready within {timeout:.0f} s:\n{tail}")
 
 
 def stop(process: subprocess.Popen, timeout: float = 60.0) -> int:
