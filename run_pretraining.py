@@ -50,8 +50,12 @@ cli.define_distillation_flags(pretraining=True)
 FLAGS = flags.FLAGS
 
 
-def input_fn(is_training, config, tokenizer, plan):
-    from bert_tf import training
+def input_fn(is_training, config=None, tokenizer=None, plan=None):
+    """The dataset_fn of the flags; `tokenizer` and `plan` (the model type's recipe) default to BERT's."""
+    from bert_tf import tokenization, training
+    from bert_tf.training.inputs import Recipe
+
+    plan = plan or Recipe(FLAGS.next_sentence, full_sentences=FLAGS.full_sentences)
 
     f = FLAGS
     batch_size = f.train_batch_size if is_training else f.eval_batch_size
@@ -63,6 +67,7 @@ def input_fn(is_training, config, tokenizer, plan):
     if not f.dynamic_masking:
         return training.record_input(f.input_file, batch_size, f.max_seq_length, f.max_predictions_per_seq,
                                      is_training, seed=f.seed, config=config)
+    tokenizer = tokenizer or tokenization.FullTokenizer(f.vocab_file, f.do_lower_case)
     return training.text_input(f.input_file, tokenizer, batch_size, f.max_seq_length, f.max_predictions_per_seq,
                                is_training, next_sentence=plan.next_sentence, seed=f.seed,
                                masked_lm_prob=f.masked_lm_prob, whole_word_mask=f.do_whole_word_mask,
