@@ -84,6 +84,7 @@ def input_files(f):
 
 
 def main(_):
+    from bert_tf.finetuning_data import uses_wordpiece
     from bert_tf.training.inputs import check_sentence_order, recipe
 
     logging.getLogger().setLevel(logging.INFO)
@@ -109,7 +110,7 @@ def main(_):
     if f.max_seq_length > config.max_position_embeddings - getattr(config, "position_offset", 0):
         raise ValueError(f"--max_seq_length={f.max_seq_length} exceeds max_position_embeddings="
                          f"{config.max_position_embeddings} of {f.bert_config_file}")
-    if model_type in ("bert", "distilbert"):
+    if uses_wordpiece(model_type, f.vocab_file):
         checkpoint_files.check_vocab(config, f.vocab_file)
     tokenizer = cli.model_tokenizer(f, config) if f.vocab_file else None  # a cousin's checks its files here
     if plan.sentence_order and f.input_file and not f.dynamic_masking:

@@ -16,6 +16,7 @@ import numpy as np
 
 from bert_tf import checkpoints, files, model_types
 from bert_tf.config import BertConfig
+from bert_tf.finetuning_data import uses_wordpiece
 from bert_tf.model_types import hf_activation, to_hf_activation
 
 FORMATS = ("tf1", "hf", "keras")
@@ -259,7 +260,7 @@ def save(config: BertConfig, weights: dict, output_dir: str, output_format: str,
     """Writes a checkpoint folder in `output_format` (see the module docstring for the layouts)."""
     if output_format not in FORMATS:
         raise ValueError(f"unknown checkpoint format {output_format!r}; expected one of {FORMATS}")
-    if model_types.model_type_of(config) in ("bert", "distilbert"):  # the cousins' tokenizers check their sizes
+    if uses_wordpiece(model_types.model_type_of(config), vocab_file):  # the others' tokenizers check their sizes
         check_vocab(config, vocab_file)
     os.makedirs(output_dir, exist_ok=True)
     if output_format == "tf1":
@@ -283,15 +284,14 @@ def save(config: BertConfig, weights: dict, output_dir: str, output_format: str,
 def tokenizer_files(config, vocab_file: str | None) -> list[tuple[str, str]]:
     """(file, name in a checkpoint folder) of the model type's tokenizer on `vocab_file`: WordPiece's vocab.txt;
     ALBERT's SentencePiece model as spiece.model; RoBERTa's vocab.json and the merges.txt beside it (if any)."""
-    if vocab_file is None:
-        return []
     model_type = model_types.model_type_of(config)
+    if vocab_file is None or uses_wordpiece(model_type, vocab_file):
+        return [(vocab_file, "vocab.txt")] if vocab_file else []
     if model_type == "albert":
         return [(vocab_file, "spiece.model")]
     if model_type == "roberta":
         merges = os.path.join(os.path.dirname(vocab_file), "merges.txt")
         return [(vocab_file, "vocab.json")] + ([(merges, "merges.txt")] if os.path.exists(merges) else [])
-    return [(vocab_file, "vocab.txt")]
 
 
 def check_vocab(config: BertConfig, vocab_file: str | None) -> None:

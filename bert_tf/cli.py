@@ -343,6 +343,7 @@ def fine_tuning(values, task):
     strategy is made first and the seed set."""
     from bert_tf import model_types, tokenization
     from bert_tf.finetuning import FineTuning, FineTuningOptions
+    from bert_tf.finetuning_data import uses_wordpiece
 
     options = FineTuningOptions(
         output_dir=values.output_dir, max_seq_length=values.max_seq_length,
@@ -357,7 +358,7 @@ def fine_tuning(values, task):
     if values.export_dir:
         export_limits(values)
     config = model_config(values)
-    if values.export_dir and model_types.model_type_of(config) in ("albert", "roberta"):
+    if values.export_dir and not uses_wordpiece(model_types.model_type_of(config), values.vocab_file):
         raise ValueError(f"--export_dir: the SavedModels tokenize with WordPiece; a {config.model_type} model "
                          "cannot be exported yet (leave --export_dir out)")
     tokenizer = model_tokenizer(values, config)

@@ -96,17 +96,24 @@ class ModelTokenizer:
         return self.tokenizer.convert_ids_to_tokens(ids)
 
 
+def uses_wordpiece(model_type: str, vocab_file: str | None) -> bool:
+    """Whether `model_type` tokenizes with WordPiece on `vocab_file`: BERT and DistilBERT always; ALBERT and RoBERTa
+    when given a WordPiece `.txt` vocab (their bodies compared on one vocabulary, as bench/pretraining_curve.py)."""
+    return model_type in ("bert", "distilbert") or bool(vocab_file and os.fspath(vocab_file).endswith(".txt"))
+
+
 def tokenizer_for(model_type: str, vocab_file: str, do_lower_case: bool = True, merges_file: str | None = None,
                   vocab_size: int | None = None):
-    """The tokenizer of `model_type` on its files: WordPiece `FullTokenizer(vocab_file)` for BERT and DistilBERT;
-    ALBERT's SentencePiece on a `.model` (`vocab_file=spiece.model`); RoBERTa's byte-level BPE on `vocab.json` and
-    `merges_file` (default: merges.txt beside it; byte-level BPE is cased: do_lower_case does not apply).
+    """The tokenizer of `model_type` on its files: WordPiece `FullTokenizer(vocab_file)` for BERT and DistilBERT
+    (and for any type given a `.txt` vocab: `uses_wordpiece`); ALBERT's SentencePiece on a `.model`
+    (`vocab_file=spiece.model`); RoBERTa's byte-level BPE on `vocab.json` and `merges_file` (default: merges.txt
+    beside it; byte-level BPE is cased: do_lower_case does not apply).
 
     Raises:
       ValueError: naming the file when it is not the model type's (not a SentencePiece model, not a vocab.json,
         a merges.txt that does not fit it), or when its size is not the model's `vocab_size` (ALBERT, RoBERTa).
     """
-    if model_type in ("bert", "distilbert"):
+    if model_type in LAYOUTS and uses_wordpiece(model_type, vocab_file):
         from bert_tf.tokenization import FullTokenizer
 
         return FullTokenizer(vocab_file, do_lower_case)

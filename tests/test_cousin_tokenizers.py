@@ -135,11 +135,24 @@ def test_pretraining_sequences_use_each_familys_tokens(files, tmp_path):
     assert (pairs["is_subword"] == creation.subword_table(albert)[ids] & (pairs["input_mask"] == 1)).all()
 
 
+def test_a_wordpiece_vocab_keeps_bert_tokens_for_any_type(tmp_path):
+    from bert_tf.tokenization import FullTokenizer
+
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nka\n##to\n")
+    for model_type in ("albert", "roberta"):
+        tokenizer = tokenizer_for(model_type, str(tmp_path / "vocab.txt"))
+        assert isinstance(tokenizer, FullTokenizer) and finetuning_data.layout_of(tokenizer).cls == "[CLS]"
+        assert convert_single_example(InputExample("x", "kato", "ka"), {}, 8, tokenizer).input_ids == (
+            2, 5, 6, 3, 5, 3, 0, 0)
+
+
 def test_files_that_do_not_fit_are_refused_naming_them(files, tmp_path):
     folder, model = files
-    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n")
-    with pytest.raises(ValueError, match=f"{tmp_path / 'vocab.txt'}: not a readable SentencePiece model"):
-        tokenizer_for("albert", str(tmp_path / "vocab.txt"))
+    (tmp_path / "vocab.model").write_text("[PAD]\n[UNK]\n")
+    with pytest.raises(ValueError, match=f"{tmp_path / 'vocab.model'}: not a readable SentencePiece model"):
+        tokenizer_for("albert", str(tmp_path / "vocab.model"))
+    with pytest.raises(ValueError, match=f"{model}:14: not valid UTF-8"):  # a .model given as vocab.json
+        tokenizer_for("roberta", model)
     with pytest.raises(ValueError, match=f"{model}: SentencePiece model has 400 pieces but the model's vocab_size "
                                          "is 401"):
         tokenizer_for("albert", model, vocab_size=401)
