@@ -6,6 +6,7 @@ SIGTERM stops it cleanly."""
 import base64
 import concurrent.futures
 import os
+import socket
 import sys
 
 import numpy as np
@@ -158,3 +159,13 @@ def test_model_path_takes_a_saved_model_or_the_highest_version_and_names_a_folde
         server.model_path(str(tmp_path / "11"))
     with pytest.raises(ValueError, match="no SavedModel there"):
         server.model_path(str(tmp_path / "missing"))
+
+
+def test_a_port_in_use_is_refused_before_the_model_loads(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # No model there either: the port is what it names, so nothing was loaded first.
+        with pytest.raises(ValueError, match=f"cannot listen on 127.0.0.1:{port}: Address already in use"):
+            server.serve(str(tmp_path / "no_model"), NAME, port)

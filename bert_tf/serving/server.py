@@ -14,6 +14,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sys
 
 from bert_tf.serving import rest
@@ -99,6 +100,12 @@ def saved_model_server(name: str, model_dir: str):
 def serve(model_dir: str, name: str, port: int, host: str = "127.0.0.1") -> None:
     """Serves the SavedModel at `model_dir` as model `name` on host:port (HTTP only) until SIGINT or SIGTERM,
     then answers the requests in flight and exits with status 0."""
+    with socket.socket() as probe:  # a port that cannot be had is refused before the model loads
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ValueError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     kserve, RESTServer = _kserve()
     model = saved_model_server(name, model_dir)
     server = kserve.ModelServer(http_port=port, enable_grpc=False, enable_latency_logging=False)
