@@ -145,6 +145,13 @@ def define_export_limit_flags():
                          "request to the SavedModel may hold.")
 
 
+def define_export_format_flag(where):
+    """--export_format: a comma list of saved_model, tflite, onnx (`bert_tf.export.portable`); `where` says where
+    the tflite and onnx files go."""
+    flags.DEFINE_list("export_format", ["saved_model"], "Comma list of what to export: saved_model (--export_dir), "
+                      f"tflite (TFLite, builtin ops only), onnx; the tflite and onnx files go {where}.")
+
+
 def define_model_flags(max_seq_length=128):
     """The checkpoint, its config and vocabulary, and the packed length."""
     flags.DEFINE_string("bert_config_file", None, "The config json file of the pre-trained BERT model (scripts that "
