@@ -5,6 +5,8 @@
 Writes <export_dir>/preprocessor (raw text -> input_ids, input_mask, segment_ids; `tokenize`,
 `bert_pack_inputs`) and <export_dir>/encoder (ids -> pooled_output, sequence_output, encoder_outputs; an
 `attention` signature with every layer's attention probabilities). See bert_tf.export.
+--export_format=saved_model,tflite,onnx: also <export_dir>/encoder.tflite and encoder.onnx (ids in; see
+bert_tf.export.portable); without saved_model in the list, no SavedModels.
 """
 
 import os
@@ -19,15 +21,18 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("export_dir", None, "Output folder (gets preprocessor/ and encoder/).")
 cli.define_model_flags()
 cli.define_export_limit_flags()
+cli.define_export_format_flag("to <export_dir>/encoder.tflite and encoder.onnx")
 flags.mark_flags_as_required(["init_checkpoint", "export_dir"])
 
 
 def main(_):
     from bert_tf import export
-    from bert_tf.export import folders
+    from bert_tf.export import folders, portable
 
     cli.check_output_folder("export_dir", FLAGS.export_dir)
-    paths = {name: os.path.join(FLAGS.export_dir, name) for name in ("preprocessor", "encoder")}
+    portable_paths = portable.plan_files(FLAGS.export_format, FLAGS.export_dir, "encoder")
+    saved_models = ("preprocessor", "encoder") if "saved_model" in FLAGS.export_format else ()
+    paths = {name: os.path.join(FLAGS.export_dir, name) for name in saved_models}
     for path in paths.values():  # refused now, not after the first one is written
         folders.export_target(path)
     limits = cli.export_limits(FLAGS)
@@ -35,8 +40,11 @@ def main(_):
     tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
     model = checkpoint_files.build_model(config, weights, source=FLAGS.init_checkpoint)
     encoder = getattr(model, "encoder", model)
-    export.export_preprocessor(paths["preprocessor"], vocab_file, FLAGS.do_lower_case, FLAGS.max_seq_length, limits)
-    export.export_encoder(encoder, paths["encoder"], vocab_file, FLAGS.do_lower_case, limits)
+    if paths:
+        export.export_preprocessor(paths["preprocessor"], vocab_file, FLAGS.do_lower_case, FLAGS.max_seq_length,
+                                   limits)
+        export.export_encoder(encoder, paths["encoder"], vocab_file, FLAGS.do_lower_case, limits)
+    portable.write_files(encoder, portable_paths)
 
 
 if __name__ == "__main__":

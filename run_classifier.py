@@ -1,7 +1,8 @@
 """Fine-tunes and evaluates BERT on a sentence (pair) task: GLUE, XNLI, SWAG (multiple choice), CoNLL-2003 (tags).
 
 The original run_classifier.py flags; outputs as the original (eval_results.txt, test_results.tsv) plus
-eval_results.json, the GLUE submission file for test sets, and with --export_dir a SavedModel for TF Serving.
+eval_results.json, the GLUE submission file for test sets, and with --export_dir a SavedModel for TF Serving;
+--export_format=tflite,onnx also writes output_dir/model.tflite and model.onnx (classification, regression).
 """
 
 import os
@@ -24,6 +25,7 @@ cli.define_tfds_flags("the task's splits (glue/mrpc, glue/mnli, conll2003, ...) 
 cli.define_model_flags()
 cli.define_model_type_flags()
 cli.define_finetuning_flags()
+cli.define_export_format_flag("to output_dir/model.tflite and model.onnx (classification and regression)")
 FLAGS = flags.FLAGS
 
 
@@ -34,6 +36,7 @@ def main(_):
         raise ValueError("At least one of `do_train`, `do_eval` or `do_predict' must be True.")
     task, read_split = cli.task_reader(f, f.task_name)
     tuner, tokenizer = cli.fine_tuning(f, task)
+    portable = portable_files(f, task)
 
     def read(split, padded=False):
         examples = read_split(split)
@@ -56,6 +59,20 @@ def main(_):
         for split, (examples, features) in test.items():
             tuner.write_predictions(split, examples, features, f.predict_batch_size)
         cli.export_task(tuner, f)
+        if portable:
+            from bert_tf.export.portable import write_files
+
+            write_files(tuner.model, portable, task.labels, regression=task.kind == "regression")
+
+
+def portable_files(f, task):
+    """{format: path} of the --export_format files, checked before any work."""
+    from bert_tf.export.portable import plan_files
+
+    if f.export_dir and "saved_model" not in f.export_format:
+        raise ValueError(f"--export_dir is where the SavedModel goes; --export_format={','.join(f.export_format)} "
+                         "has no saved_model")
+    return plan_files(f.export_format, f.output_dir, "model", task.kind)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ def attention_mask_adder(input_mask, dtype="float32"):
     Only keys are masked: padded query positions are still computed, exactly as the original.
     """
     mask = ops.cast(input_mask, dtype)
-    return ((1.0 - mask) * MASK_ADDER)[:, None, None, :]  # [B, 1, 1, T]
+    # expand_dims, not [:, None, None, :]: a strided slice that adds axes is no TFLite builtin (it would need
+    # Flex ops); the values are the same.
+    return ops.expand_dims(ops.expand_dims((1.0 - mask) * MASK_ADDER, 1), 1)  # [B, 1, 1, T]
 
 
 class ConfiguredModel(keras.Model):
