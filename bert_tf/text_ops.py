@@ -268,6 +268,17 @@ class BertTextTokenizer(tf.Module):
         """Word-piece ids of each string: [B] -> RaggedTensor [B, (pieces)] int64 (scalar -> [(pieces)])."""
         return self._apply(strings, lambda words: self._wordpieces(words, self._wordpiece_ids))
 
+    def tokenize_words(self, strings):
+        """Word-piece ids word by word: [B] -> RaggedTensor [B, (words), (pieces)] int64, `tokenize` before the
+        words of a string are joined (TF Hub's preprocessor `tokenize` gives this shape)."""
+
+        def by_word(words):  # one word per row for `_wordpieces`, then the rows regrouped by string
+            one_per_row = tf.RaggedTensor.from_row_lengths(words.values, tf.ones_like(words.values.row_lengths()))
+            return tf.RaggedTensor.from_row_splits(self._wordpieces(one_per_row, self._wordpiece_ids),
+                                                   words.row_splits)
+
+        return self._apply(strings, by_word)
+
     def _apply(self, strings, words_to_output):
         """Runs `words_to_output` on the words ([B, (words), (chars)] code points) of a scalar or vector."""
         return on_strings(strings, lambda vector: words_to_output(self._words(vector)))
@@ -342,3 +353,30 @@ def _keep_first(ragged, lengths):
     """The first lengths[i] items of each row i of `ragged` (lengths <= row lengths)."""
     positions = tf.ragged.range(ragged.row_lengths())
     return tf.ragged.boolean_mask(ragged, positions < lengths[:, None])
+
+
+def pack_inputs_to_length(ids_a, ids_b=None, *, seq_length, cls_id, sep_id):
+    """`pack_inputs` at a `seq_length` that may be a scalar tensor (TF Hub's `bert_pack_inputs(segments,
+    seq_length=N)` traces it once for every N): the same pieces, truncation and [SEP] rule, int32 [B, seq_length].
+    A seq_length below 3 fails in graph, naming it."""
+    seq_length = tf.cast(seq_length, tf.int64)
+    check = tf.debugging.assert_greater_equal(seq_length, tf.constant(3, tf.int64),
+                                              message="seq_length must be at least 3 ([CLS] a [SEP])")
+    with tf.control_dependencies([check]):
+        ids_a = tf.cast(ids_a, tf.int32)
+    len_a = ids_a.row_lengths()
+    keep_a, keep_b = tf.minimum(len_a, seq_length - 2), None
+    if ids_b is not None:
+        ids_b = tf.cast(ids_b, tf.int32)
+        pair_a, keep_b = _truncated_lengths(len_a, ids_b.row_lengths(), seq_length - 3)
+        keep_a = tf.where(ids_b.row_lengths() > 0, pair_a, keep_a)
+    column = tf.ones_like(len_a, tf.int32)[:, None]  # [B, 1]
+    pieces = [(column * cls_id, 0), (_keep_first(ids_a, keep_a), 0), (column * sep_id, 0)]
+    if ids_b is not None:  # no pieces of B left: neither pieces nor a second [SEP] (the original's `if tokens_b:`)
+        pieces += [(_keep_first(ids_b, keep_b), 1), (tf.ragged.boolean_mask(column * sep_id, keep_b[:, None] > 0), 1)]
+    input_ids = tf.concat([part for part, _ in pieces], axis=1)
+    segment_ids = tf.concat([tf.ones_like(part) * segment for part, segment in pieces], axis=1)
+    shape = tf.stack([tf.size(len_a, out_type=tf.int64), seq_length])  # [B, seq_length]
+    return {"input_ids": input_ids.to_tensor(0, shape=shape),
+            "input_mask": tf.ones_like(input_ids).to_tensor(0, shape=shape),
+            "segment_ids": segment_ids.to_tensor(0, shape=shape)}

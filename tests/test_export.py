@@ -146,7 +146,7 @@ def test_encoder_pair_from_the_script_works_from_keras_like_the_encoder(config, 
     loaded = tf.saved_model.load(str(tmp_path / "hub" / "preprocessor"))
     ids = loaded.tokenize(tf.constant(texts))
     pair = loaded.bert_pack_inputs([ids, ids])
-    assert pair["segment_ids"].numpy()[0].tolist() == [0, 0, 0, 0, 1, 1, 1] + [0] * 5
+    assert pair["input_type_ids"].numpy()[0].tolist() == [0, 0, 0, 0, 1, 1, 1] + [0] * 5  # TF Hub's names
     info = loaded_encoder.signatures["tokenization_info"]()
     assert open(info["vocab_file"].numpy().decode()).read().splitlines() == VOCAB
     assert bool(info["do_lower_case"].numpy())

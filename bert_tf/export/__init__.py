@@ -1,5 +1,6 @@
 """SavedModels for TF Serving: fine-tuned classifiers with raw-text, token-id and tf.Example signatures, and the
-TF-Hub-style encoder pair (a text preprocessor and an encoder); SQuAD span models in `bert_tf.export.squad`.
+TF-Hub-style pair (a text preprocessor and an encoder, `bert_tf.export.hub`); SQuAD span models in
+`bert_tf.export.squad`.
 
 Every signature bounds what one request may be and checks client ids (`bert_tf.export.requests`); a SavedModel is
 never written over anything bert_tf did not write (`bert_tf.export.folders`).
@@ -17,6 +18,7 @@ import tensorflow as tf
 
 from bert_tf import kinds
 from bert_tf.export import folders
+from bert_tf.export.hub import export_encoder, export_preprocessor
 from bert_tf.export.requests import DEFAULT_LIMITS, FEATURE_KEYS, Limits, checked_ids, checked_texts
 from bert_tf.modeling import BertClassifier
 from bert_tf.text_ops import BertTextTokenizer, pack_inputs
@@ -133,96 +135,6 @@ def check_task(task):
     if not kinds.get(task.kind).serving:
         raise ValueError(f"task {task.name}: task kind {task.kind!r} has no SavedModel export (only "
                          f"{', '.join(k.name for k in kinds.KINDS.values() if k.serving)})")
-
-
-class EncoderServer(tf.Module):
-    """The TF-Hub-style encoder: ids in, pooled/sequence/every layer out; tokenization info on the side."""
-
-    def __init__(self, encoder, vocab_file=None, do_lower_case=True, limits=DEFAULT_LIMITS):
-        super().__init__(name="encoder_server")
-        self.encoder = encoder
-        self.vocab_file = tf.saved_model.Asset(vocab_file) if vocab_file else None
-        self.do_lower_case = tf.constant(bool(do_lower_case))
-        self.limits = limits
-
-    @tf.function(input_signature=[{k: _ids_spec(k) for k in FEATURE_KEYS}])
-    def serve(self, inputs):
-        """A dict of ids -> outputs; Keras' `TFSMLayer(path, call_endpoint="serve")` calls this."""
-        out = self.encoder(checked_ids(inputs, self.limits, self.encoder.plan), training=False)
-        return {"pooled_output": out["pooled_output"], "sequence_output": out["sequence_output"],
-                "encoder_outputs": tf.stack(out["encoder_outputs"], axis=0)}  # [L, B, S, H]
-
-    @tf.function(input_signature=[_ids_spec(k) for k in FEATURE_KEYS])
-    def attention(self, input_ids, input_mask, segment_ids):
-        """Ids -> `attention_probs` [L, B, N, S, S] (float32), or one `attention_probs_<l>` [B, N_l, S, S] per
-        layer when layers have different head counts."""
-        inputs = checked_ids({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids},
-                             self.limits, self.encoder.plan)
-        probs = self.encoder(inputs, training=False, return_attention_probs=True)["attention_probs"]
-        if len({p.shape[1] for p in probs}) == 1:
-            return {"attention_probs": tf.stack(probs, axis=0)}
-        return {f"attention_probs_{i}": p for i, p in enumerate(probs)}
-
-
-def export_encoder(encoder, export_dir, vocab_file=None, do_lower_case=True, limits=DEFAULT_LIMITS):
-    """Encoder SavedModel. `serving_default` / `tokens` (the original TF-Hub signature name) take `input_ids`,
-    `input_mask`, `segment_ids`; `attention` takes the same and returns every layer's attention probabilities;
-    `tokenization_info` returns the vocab asset path and do_lower_case; the `serve` function takes the ids as one
-    dict (Keras: `TFSMLayer(path, call_endpoint="serve")`). Returns the folder written."""
-    server = EncoderServer(encoder, vocab_file, do_lower_case, limits)
-    tokens = tf.function(lambda input_ids, input_mask, segment_ids: server.serve(
-        {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}),
-        input_signature=[_ids_spec(k) for k in FEATURE_KEYS])
-    signatures = {"serving_default": tokens, "tokens": tokens, "attention": server.attention}
-    if vocab_file:
-        server.tokenization_info = tf.function(
-            lambda: {"vocab_file": server.vocab_file.asset_path, "do_lower_case": server.do_lower_case},
-            input_signature=[])
-        signatures["tokenization_info"] = server.tokenization_info
-    server.tokens = tokens
-    return _save(server, export_dir, signatures, "encoder", limits)
-
-
-class PreprocessorServer(tf.Module):
-    """The TF-Hub-style preprocessor: `tokenize(text)` -> ragged ids; `bert_pack_inputs([a, (b)], seq_length)`;
-    calling it on a batch of single texts packs them at the default length."""
-
-    def __init__(self, packer, limits=DEFAULT_LIMITS):
-        super().__init__(name="preprocessor_server")
-        self.packer = packer
-        self.limits = limits
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def tokenize(self, text):
-        return self.packer.tokenizer.tokenize(checked_texts({"text": text}, self.limits)["text"])
-
-    @tf.function
-    def bert_pack_inputs(self, segments):
-        """[ids_a] or [ids_a, ids_b] (ragged [B, (pieces)]) -> packed inputs at the export's max_seq_length."""
-        return pack_inputs(*segments, max_seq_length=self.packer.max_seq_length,
-                           cls_id=self.packer.tokenizer.special_ids["[CLS]"],
-                           sep_id=self.packer.tokenizer.special_ids["[SEP]"])
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def __call__(self, text):
-        return self.packer.pack(checked_texts({"text": text}, self.limits)["text"])
-
-    def pack_pair(self, text_a, text_b):
-        texts = checked_texts({"text_a": text_a, "text_b": text_b}, self.limits)
-        return self.packer.pack(texts["text_a"], texts["text_b"])
-
-
-def export_preprocessor(export_dir, vocab_file, do_lower_case, max_seq_length=128, limits=DEFAULT_LIMITS):
-    """Text preprocessing SavedModel: `serving_default` takes `text` [B] and returns the packed int32 inputs;
-    `text_pair` takes `text_a`, `text_b`. Returns the folder written."""
-    server = PreprocessorServer(TextPacker(vocab_file, do_lower_case, max_seq_length), limits)
-    ragged_ids = tf.RaggedTensorSpec([None, None], tf.int64, ragged_rank=1)
-    for count in (1, 2):  # the traces the SavedModel keeps: one and two segments
-        server.bert_pack_inputs.get_concrete_function([ragged_ids] * count)
-    server.text_pair = tf.function(server.pack_pair, input_signature=[
-        tf.TensorSpec([None], tf.string, name="text_a"), tf.TensorSpec([None], tf.string, name="text_b")])
-    return _save(server, export_dir, {"serving_default": server.__call__, "text_pair": server.text_pair},
-                 "preprocessor", limits)
 
 
 def _save(module, export_dir, signatures, kind, limits):
