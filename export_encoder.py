@@ -2,9 +2,12 @@
 
   python export_encoder.py --init_checkpoint=uncased_L-12_H-768_A-12/bert_model.ckpt --export_dir=out/hub
 
-Writes <export_dir>/preprocessor (raw text -> input_ids, input_mask, segment_ids; `tokenize`,
-`bert_pack_inputs`) and <export_dir>/encoder (ids -> pooled_output, sequence_output, encoder_outputs; an
-`attention` signature with every layer's attention probabilities). See bert_tf.export.
+Writes <export_dir>/preprocessor and <export_dir>/encoder, which TF Hub's BERT client code takes in place of
+tfhub.dev handles (`hub.KerasLayer(".../preprocessor")`, `hub.KerasLayer(".../encoder", trainable=True)`: TF Hub's
+`input_word_ids`, `input_mask`, `input_type_ids` -> `pooled_output`, `sequence_output`, `encoder_outputs`;
+`tokenize`, `bert_pack_inputs(segments, seq_length=N)`), and Keras 3's `keras.layers.TFSMLayer` (the original
+names `input_ids`, `input_mask`, `segment_ids`; the encoder's `attention` signature gives every layer's attention
+probabilities). See bert_tf.export.hub.
 --export_format=saved_model,tflite,onnx: also <export_dir>/encoder.tflite and encoder.onnx (ids in; see
 bert_tf.export.portable); without saved_model in the list, no SavedModels.
 """
