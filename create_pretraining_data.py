@@ -5,6 +5,9 @@ original google-research/bert script's for the same input, vocab and flags. With
 file is processed on its own (seed random_seed + its position) in parallel; see bert_tf.pretraining_data.creation.
 Each output gets `<output>.json` beside it with its instance count. No TensorFlow import.
 
+--model_type=albert tokenizes with ALBERT's SentencePiece (--vocab_file=spiece.model) and makes sentence-order
+pairs (--sentence_order, unless given =false); RoBERTa pretrains from text (run_pretraining --dynamic_masking).
+
 With --beam_runner the per-file mode runs on Apache Beam (DirectRunner, DataflowRunner, FlinkRunner,
 SparkRunner; the runner's options in --beam_pipeline_options or after `--`): the same records, or with
 --tfds_data_dir the TFDS dataset bert_pretraining (bert_tf.datasets.bert_pretraining).
@@ -16,12 +19,16 @@ import os
 
 from absl import flags
 
-from bert_tf import cli, tokenization
+from bert_tf import cli
+from bert_tf.finetuning_data import tokenizer_for
 from bert_tf.pretraining_data import PretrainingDataConfig, create_pretraining_data, expand_input_patterns
 
 flags.DEFINE_string("input_file", None, "Input raw text file (or comma-separated list of files / globs).")
 flags.DEFINE_string("output_file", None, "Output TF example file (or comma-separated list of files).")
-flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on.")
+flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on (ALBERT: its "
+                    "SentencePiece .model).")
+flags.DEFINE_enum("model_type", "bert", ["bert", "albert", "distilbert"], "The model family whose tokenizer and "
+                  "pairs the records hold (albert: SentencePiece pieces, sentence-order pairs).")
 flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input text (True for uncased models).")
 flags.DEFINE_bool("do_whole_word_mask", False, "Whether to use whole word masking rather than per-WordPiece.")
 flags.DEFINE_bool("sentence_order", False, "ALBERT's sentence-order pairs (B follows A in the document, swapped half "
@@ -47,24 +54,29 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     logging.getLogger().setLevel(logging.INFO)
+    sentence_order = FLAGS.sentence_order if FLAGS["sentence_order"].present else FLAGS.model_type == "albert"
     config = PretrainingDataConfig(
         max_seq_length=FLAGS.max_seq_length, max_predictions_per_seq=FLAGS.max_predictions_per_seq,
         random_seed=FLAGS.random_seed, dupe_factor=FLAGS.dupe_factor, masked_lm_prob=FLAGS.masked_lm_prob,
         short_seq_prob=FLAGS.short_seq_prob, do_whole_word_mask=FLAGS.do_whole_word_mask,
-        sentence_order=FLAGS.sentence_order)
+        sentence_order=sentence_order)
     options = [o if o.startswith("--") else f"--{o}" for o in FLAGS.beam_pipeline_options] + argv[1:]
     if not FLAGS.beam_runner and (options or FLAGS.tfds_data_dir):
         raise ValueError("--tfds_data_dir and pipeline options need --beam_runner")
     if FLAGS.beam_runner and FLAGS["num_workers"].present:
         raise ValueError("--num_workers is for the process pool: give a Beam runner its workers in its options")
     if FLAGS.tfds_data_dir:
+        if FLAGS.model_type == "albert":
+            raise ValueError("--tfds_data_dir builds WordPiece records (the dataset reads vocab.txt): leave out "
+                             "--model_type=albert, or write --output_file")
         build_tfds(config, options)
         return
     for name in ("output_file", "vocab_file"):
         if not FLAGS[name].value:
             raise ValueError(f"--{name} is required")
     # A factory rather than a tokenizer: worker processes build their own.
-    tokenizer = functools.partial(tokenization.FullTokenizer, FLAGS.vocab_file, FLAGS.do_lower_case)
+    tokenizer = functools.partial(tokenizer_for, FLAGS.model_type, FLAGS.vocab_file, FLAGS.do_lower_case)
+    tokenizer()  # a file that is not the model type's is refused here, naming it, before any work
     input_files = expand_input_patterns(FLAGS.input_file)
     logging.info("*** Reading from input files ***\n  %s", "\n  ".join(input_files))
     output_files = [path for path in FLAGS.output_file.split(",") if path]

@@ -149,3 +149,34 @@ def test_run_pretraining_trains_albert_on_sentence_order_from_text(tmp_path):
     assert (tmp_path / "out" / "tf1" / "spiece.model").exists()
     results = dict(line.split(" = ") for line in (tmp_path / "out" / "eval_results.txt").read_text().splitlines())
     assert "next_sentence_accuracy" in results
+
+
+def test_create_pretraining_data_writes_albert_records_of_sentencepiece_ids(tmp_path):
+    from test_create_pretraining_data import parse
+    from test_run_pretraining import write_word_corpus
+
+    write_word_corpus(tmp_path, 10, 4)
+    model = spt.train_sentencepiece([tmp_path / "corpus.txt"], str(tmp_path / "spiece"), 40)[0]
+    out = tmp_path / "albert.tfrecord"
+    script("create_pretraining_data.py", f"--input_file={tmp_path / 'corpus.txt'}", f"--output_file={out}",
+           f"--vocab_file={model}", "--model_type=albert", "--max_seq_length=24", "--max_predictions_per_seq=3",
+           "--dupe_factor=1", "--short_seq_prob=0")
+    assert json.loads((tmp_path / "albert.tfrecord.json").read_text())["sentence_order"] is True
+    from bert_tf.pretraining_data import PretrainingDataConfig
+
+    got = parse([str(out)], PretrainingDataConfig(max_seq_length=24, max_predictions_per_seq=3))
+    tokenizer = tokenizer_for("albert", model)
+    ids = {t: tokenizer.convert_tokens_to_ids([t])[0] for t in ("[CLS]", "[SEP]", "[MASK]")}
+    document_ids = [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(line)) for line in
+                    (tmp_path / "corpus.txt").read_text().splitlines() if line]
+    stream = [i for line in document_ids for i in line]
+    assert len(got["input_ids"]) > 0
+    for row, positions, originals, weights in zip(got["input_ids"], got["masked_lm_positions"],
+                                                  got["masked_lm_ids"], got["masked_lm_weights"], strict=True):
+        row = row.copy()
+        row[positions[weights > 0]] = originals[weights > 0]  # the text before masking
+        assert row[0] == ids["[CLS]"] and ids["[MASK]"] not in row
+        a, b = np.split(row[1:], np.flatnonzero(row[1:] == ids["[SEP]"])[:1])
+        for segment in (a, b[1:][:np.flatnonzero(b[1:] == ids["[SEP]"])[0]]):
+            text = segment.tolist()  # a run of SentencePiece ids of the corpus, in its order
+            assert any(stream[i:i + len(text)] == text for i in range(len(stream))), text
