@@ -143,6 +143,11 @@ def define_export_limit_flags():
                          "SQuAD: question-context windows) one request to the SavedModel may have.")
     flags.DEFINE_integer("export_max_text_bytes", DEFAULT_LIMITS.max_text_bytes, "The longest text (bytes) a "
                          "request to the SavedModel may hold.")
+    flags.DEFINE_integer("export_length_multiple", 8, "Raw-text requests to a classifier SavedModel are padded to "
+                         "their longest row rounded up to a multiple of this (0: always to max_seq_length).",
+                         lower_bound=0)
+    flags.DEFINE_enum("export_precision", "float32", ["float32", "bfloat16"], "The SavedModel computes in this "
+                      "precision (bfloat16: on the CPU's bfloat16 units; outputs stay float32).")
 
 
 def define_export_format_flag(where):
@@ -410,7 +415,8 @@ def export_task(tuner, values, **options):
 
         written = export.export_task(tuner.model, tuner.task, values.export_dir, values.vocab_file,
                                      values.do_lower_case, values.max_seq_length, limits=export_limits(values),
-                                     **options)
+                                     length_multiple=values.export_length_multiple or None,
+                                     precision=values.export_precision, **options)
         logging.info("SavedModel: %s", written)
 
 

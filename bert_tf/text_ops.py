@@ -311,7 +311,7 @@ def _truncated_lengths(len_a, len_b, max_tokens):
     return keep_a, tf.minimum(len_b, max_tokens - keep_a)
 
 
-def pack_inputs(ids_a, ids_b=None, *, max_seq_length, cls_id, sep_id, dtype=tf.int32):
+def pack_inputs(ids_a, ids_b=None, *, max_seq_length, cls_id, sep_id, dtype=tf.int32, length_multiple=None):
     """`[CLS] a [SEP] (b [SEP])` in graph, truncated and zero-padded exactly as `finetuning_data.pack_features`.
 
     Row by row as the original's `if tokens_b:`: a row whose B has no pieces is a single segment (A keeps up to
@@ -320,39 +320,25 @@ def pack_inputs(ids_a, ids_b=None, *, max_seq_length, cls_id, sep_id, dtype=tf.i
 
     Args:
       ids_a, ids_b: RaggedTensor [B, (pieces)] of ids; ids_b optional.
-      max_seq_length: length of every output row (>= 3).
+      max_seq_length: length of every output row (>= 3), or with `length_multiple` the most a row keeps.
+      length_multiple: pad the batch only to its longest row rounded up to a multiple of this (at most
+        max_seq_length), not to max_seq_length: the pieces, truncation and ids are the same, the tail of padding
+        shorter. Serving pads so: a model's outputs do not depend on padding past the mask.
     Returns:
-      dict of `input_ids`, `input_mask`, `segment_ids`, each [B, max_seq_length] of `dtype`.
+      dict of `input_ids`, `input_mask`, `segment_ids`, each [B, max_seq_length] of `dtype` (with
+      `length_multiple`: [B, L], L <= max_seq_length).
     """
     if max_seq_length < 3:
         raise ValueError(f"max_seq_length must be >= 3, got {max_seq_length}")
-    ids_a = tf.cast(ids_a, dtype)
-    len_a = ids_a.row_lengths()
-    keep_a = tf.minimum(len_a, max_seq_length - 2)
-    if ids_b is not None:
-        ids_b = tf.cast(ids_b, dtype)
-        len_b = ids_b.row_lengths()
-        pair_a, keep_b = _truncated_lengths(len_a, len_b, tf.constant(max_seq_length - 3, tf.int64))
-        keep_a = tf.where(len_b > 0, pair_a, keep_a)
-    column = tf.ones_like(len_a, dtype)[:, None]  # [B, 1]
-    parts = [column * cls_id, _keep_first(ids_a, keep_a), column * sep_id]
-    if ids_b is not None:
-        # keep_b is 0 where B had no pieces or lost them all: those rows get neither pieces nor a second [SEP].
-        parts += [_keep_first(ids_b, keep_b), tf.ragged.boolean_mask(column * sep_id, keep_b[:, None] > 0)]
-    segments = [tf.zeros_like(part) for part in parts[:3]] + [tf.ones_like(part) for part in parts[3:]]
-    input_ids = tf.concat(parts, axis=1)
+    if length_multiple is not None and length_multiple < 1:
+        raise ValueError(f"length_multiple must be >= 1, got {length_multiple}")
+    input_ids, segment_ids = _packed(ids_a, ids_b, tf.constant(max_seq_length, tf.int64), cls_id, sep_id, dtype)
     shape = [None, max_seq_length]
-    return {
-        "input_ids": input_ids.to_tensor(0, shape=shape),
-        "input_mask": tf.ones_like(input_ids).to_tensor(0, shape=shape),
-        "segment_ids": tf.concat(segments, axis=1).to_tensor(0, shape=shape),
-    }
-
-
-def _keep_first(ragged, lengths):
-    """The first lengths[i] items of each row i of `ragged` (lengths <= row lengths)."""
-    positions = tf.ragged.range(ragged.row_lengths())
-    return tf.ragged.boolean_mask(ragged, positions < lengths[:, None])
+    if length_multiple:
+        longest = tf.reduce_max(tf.concat([tf.ones([1], tf.int64), input_ids.row_lengths()], 0))  # empty batch: 1
+        rounded = (longest + length_multiple - 1) // length_multiple * length_multiple
+        shape = tf.stack([tf.constant(-1, tf.int64), tf.minimum(rounded, max_seq_length)])
+    return _padded(input_ids, segment_ids, shape)
 
 
 def pack_inputs_to_length(ids_a, ids_b=None, *, seq_length, cls_id, sep_id):
@@ -363,20 +349,35 @@ def pack_inputs_to_length(ids_a, ids_b=None, *, seq_length, cls_id, sep_id):
     check = tf.debugging.assert_greater_equal(seq_length, tf.constant(3, tf.int64),
                                               message="seq_length must be at least 3 ([CLS] a [SEP])")
     with tf.control_dependencies([check]):
-        ids_a = tf.cast(ids_a, tf.int32)
+        input_ids, segment_ids = _packed(ids_a, ids_b, seq_length, cls_id, sep_id, tf.int32)
+    return _padded(input_ids, segment_ids, tf.stack([tf.constant(-1, tf.int64), seq_length]))
+
+
+def _packed(ids_a, ids_b, seq_length, cls_id, sep_id, dtype):
+    """The ragged (input_ids, segment_ids) of `pack_inputs` for rows of at most `seq_length` (int64 scalar)."""
+    ids_a = tf.cast(ids_a, dtype)
     len_a = ids_a.row_lengths()
     keep_a, keep_b = tf.minimum(len_a, seq_length - 2), None
     if ids_b is not None:
-        ids_b = tf.cast(ids_b, tf.int32)
+        ids_b = tf.cast(ids_b, dtype)
         pair_a, keep_b = _truncated_lengths(len_a, ids_b.row_lengths(), seq_length - 3)
         keep_a = tf.where(ids_b.row_lengths() > 0, pair_a, keep_a)
-    column = tf.ones_like(len_a, tf.int32)[:, None]  # [B, 1]
+    column = tf.ones_like(len_a, dtype)[:, None]  # [B, 1]
     pieces = [(column * cls_id, 0), (_keep_first(ids_a, keep_a), 0), (column * sep_id, 0)]
     if ids_b is not None:  # no pieces of B left: neither pieces nor a second [SEP] (the original's `if tokens_b:`)
         pieces += [(_keep_first(ids_b, keep_b), 1), (tf.ragged.boolean_mask(column * sep_id, keep_b[:, None] > 0), 1)]
     input_ids = tf.concat([part for part, _ in pieces], axis=1)
-    segment_ids = tf.concat([tf.ones_like(part) * segment for part, segment in pieces], axis=1)
-    shape = tf.stack([tf.size(len_a, out_type=tf.int64), seq_length])  # [B, seq_length]
+    return input_ids, tf.concat([tf.ones_like(part) * segment for part, segment in pieces], axis=1)
+
+
+def _padded(input_ids, segment_ids, shape):
+    """The packed ragged rows zero-padded to `shape` ([B, L]; None or -1: the batch's)."""
     return {"input_ids": input_ids.to_tensor(0, shape=shape),
             "input_mask": tf.ones_like(input_ids).to_tensor(0, shape=shape),
             "segment_ids": segment_ids.to_tensor(0, shape=shape)}
+
+
+def _keep_first(ragged, lengths):
+    """The first lengths[i] items of each row i of `ragged` (lengths <= row lengths)."""
+    positions = tf.ragged.range(ragged.row_lengths())
+    return tf.ragged.boolean_mask(ragged, positions < lengths[:, None])

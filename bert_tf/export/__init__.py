@@ -23,8 +23,10 @@ from bert_tf.export.requests import DEFAULT_LIMITS, FEATURE_KEYS, Limits, checke
 from bert_tf.modeling import BertClassifier
 from bert_tf.text_ops import BertTextTokenizer, pack_inputs
 
-__all__ = ["DEFAULT_LIMITS", "FEATURE_KEYS", "Limits", "check_task", "export_classifier", "export_encoder",
-           "export_preprocessor", "export_task", "parse_examples"]
+DEFAULT_LENGTH_MULTIPLE = 8  # text requests pad to a multiple of this, not to max_seq_length (`TextPacker`)
+
+__all__ = ["DEFAULT_LENGTH_MULTIPLE", "DEFAULT_LIMITS", "FEATURE_KEYS", "Limits", "check_task", "export_classifier",
+           "export_encoder", "export_preprocessor", "export_task", "parse_examples", "serving_model"]
 
 
 def _ids_spec(name):
@@ -32,17 +34,21 @@ def _ids_spec(name):
 
 
 class TextPacker(tf.Module):
-    """Raw text -> `input_ids`, `input_mask`, `segment_ids` [B, max_seq_length], exactly as the Python packer."""
+    """Raw text -> `input_ids`, `input_mask`, `segment_ids` [B, max_seq_length], exactly as the Python packer;
+    with `length_multiple` [B, L]: padded only to the batch's longest row rounded up to a multiple of it
+    (`text_ops.pack_inputs`)."""
 
-    def __init__(self, vocab_file, do_lower_case, max_seq_length, name=None):
+    def __init__(self, vocab_file, do_lower_case, max_seq_length, name=None, length_multiple=None):
         super().__init__(name=name)
         self.tokenizer = BertTextTokenizer(vocab_file, do_lower_case)
         self.max_seq_length = max_seq_length
+        self.length_multiple = length_multiple
 
     def pack(self, text_a, text_b=None, max_seq_length=None):
         ids_b = None if text_b is None else self.tokenizer.tokenize(text_b)
         return pack_inputs(self.tokenizer.tokenize(text_a), ids_b, max_seq_length=max_seq_length or self.max_seq_length,
-                           cls_id=self.tokenizer.special_ids["[CLS]"], sep_id=self.tokenizer.special_ids["[SEP]"])
+                           cls_id=self.tokenizer.special_ids["[CLS]"], sep_id=self.tokenizer.special_ids["[SEP]"],
+                           length_multiple=self.length_multiple)
 
 
 def parse_examples(serialized, max_seq_length):
@@ -65,40 +71,43 @@ class ClassifierServer(tf.Module):
 
     def outputs(self, features):
         logits = self.model({k: features[k] for k in FEATURE_KEYS}, training=False)["logits"]  # [B, C]
-        return self.serving_outputs(logits, self.label_names)
+        return self.serving_outputs(tf.cast(logits, tf.float32), self.label_names)
+
+    def packed(self, text_a, text_b=None):
+        texts = checked_texts({"text_a": text_a, **({} if text_b is None else {"text_b": text_b})}, self.limits)
+        return self.packer.pack(texts["text_a"], texts.get("text_b"))
 
     def text_outputs(self, text_a, text_b=None):
-        texts = checked_texts({"text_a": text_a, **({} if text_b is None else {"text_b": text_b})}, self.limits)
-        return self.outputs(self.packer.pack(texts["text_a"], texts.get("text_b")))
+        return self.outputs(self.packed(text_a, text_b))
 
     def id_outputs(self, features):
         return self.outputs(checked_ids(features, self.limits, self.model.plan))
 
 
 def export_classifier(model, export_dir, vocab_file, do_lower_case, max_seq_length, label_names=(),
-                      pair=False, regression=False, limits=DEFAULT_LIMITS):
+                      pair=False, regression=False, limits=DEFAULT_LIMITS, length_multiple=DEFAULT_LENGTH_MULTIPLE,
+                      precision="float32"):
     """Writes a SavedModel with signatures for a fine-tuned `BertClassifier` (classification or regression).
 
     - `serving_default`: raw text `text_a` [B] (and `text_b` [B] when `pair`) -> `probabilities` [B, C],
-      `logits`, `label_ids`, `labels` (the label names); regression: `scores` [B].
+      `logits`, `label_ids`, `labels` (the label names); regression: `scores` [B]. The texts are packed as the
+      original packs them, padded to the batch's longest row rounded up to a multiple of `length_multiple` (None:
+      to max_seq_length); outputs do not depend on that padding beyond float rounding.
     - `serve_ids`: `input_ids`, `input_mask`, `segment_ids` int32 [B, S] -> the same outputs.
     - `serve_examples`: serialized tf.Examples with the original int64 features (length max_seq_length).
+    - `pack_text`: the texts of `serving_default` -> the `input_ids`, `input_mask`, `segment_ids` it runs on.
 
-    `limits` bound each request (`bert_tf.export.requests`). Returns the folder written (`folders.export_target`).
-    Raises ValueError for any other model, before anything is written.
+    `limits` bound each request (`bert_tf.export.requests`). `precision` "bfloat16" serves a copy of the model
+    computing in bfloat16 (`serving_model`); outputs stay float32. Returns the folder written
+    (`folders.export_target`). Raises ValueError for any other model, before anything is written.
     """
     if not isinstance(model, BertClassifier):
         raise ValueError("export_classifier exports classification and regression models (BertClassifier); "
                          f"got a {type(model).__name__}")
     kind = kinds.get("regression" if regression else "classification")
-    server = ClassifierServer(model, TextPacker(vocab_file, do_lower_case, max_seq_length), label_names, kind,
-                              limits)
-    if pair:
-        serve_text = tf.function(server.text_outputs, input_signature=[
-            tf.TensorSpec([None], tf.string, name="text_a"), tf.TensorSpec([None], tf.string, name="text_b")])
-    else:
-        serve_text = tf.function(lambda text_a: server.text_outputs(text_a),
-                                 input_signature=[tf.TensorSpec([None], tf.string, name="text_a")])
+    packer = TextPacker(vocab_file, do_lower_case, max_seq_length, length_multiple=length_multiple)
+    server = ClassifierServer(serving_model(model, precision), packer, label_names, kind, limits)
+    serve_text, pack_text = (_text_function(function, pair) for function in (server.text_outputs, server.packed))
     serve_ids = tf.function(
         lambda input_ids, input_mask, segment_ids: server.id_outputs(
             {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}),
@@ -106,27 +115,56 @@ def export_classifier(model, export_dir, vocab_file, do_lower_case, max_seq_leng
     serve_examples = tf.function(lambda examples: server.id_outputs(parse_examples(examples, max_seq_length)),
                                  input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     server.serve_text, server.serve_ids, server.serve_examples = serve_text, serve_ids, serve_examples
+    server.pack_text = pack_text
     return _save(server, export_dir, {"serving_default": serve_text, "serve_ids": serve_ids,
-                                      "serve_examples": serve_examples}, kind.name, limits)
+                                      "serve_examples": serve_examples, "pack_text": pack_text}, kind.name, limits)
+
+
+def _text_function(function, pair):
+    """`function` of `text_a` [B] (and `text_b` [B] when `pair`) as a tf.function with that signature."""
+    a, b = (tf.TensorSpec([None], tf.string, name=name) for name in ("text_a", "text_b"))
+    if pair:
+        return tf.function(lambda text_a, text_b: function(text_a, text_b), input_signature=[a, b])
+    return tf.function(lambda text_a: function(text_a), input_signature=[a])
+
+
+def serving_model(model, precision="float32"):
+    """`model`, or for "bfloat16" a copy built under a bfloat16 dtype policy with the same weights rounded to
+    bfloat16 (matmuls on the CPU's bfloat16 units; softmax stays float32 as in training, `modeling.layers`)."""
+    if precision == "float32":
+        return model
+    if precision != "bfloat16":
+        raise ValueError(f"precision {precision!r}: serving precision is float32 or bfloat16")
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("bfloat16")  # weights held in bfloat16: no per-request casts of every kernel
+    try:
+        copy = type(model).from_config(model.get_config())
+    finally:
+        keras.config.set_dtype_policy(previous)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def export_task(model, task, export_dir, vocab_file, do_lower_case, max_seq_length, limits=DEFAULT_LIMITS,
-                **options):
+                length_multiple=DEFAULT_LENGTH_MULTIPLE, precision="float32", **options):
     """The SavedModel of a fine-tuned `model` of `task`, as its kind says (`bert_tf.kinds`): classification and
     regression as `export_classifier` (the task's labels; two texts for pair tasks), span as
     `bert_tf.export.squad.export_squad` (`options`: doc_stride, max_query_length, n_best_size,
-    max_answer_length). Returns the folder written. Raises ValueError, before anything is written, for a kind
-    without a SavedModel."""
+    max_answer_length; its windows are always max_seq_length long, so `length_multiple` is the classifier's
+    only). Returns the folder written. Raises ValueError, before anything is written, for a kind without a
+    SavedModel."""
     check_task(task)
     kind = kinds.get(task.kind)
     if kind.serving == "classifier":
         return export_classifier(model, export_dir, vocab_file, do_lower_case, max_seq_length, task.labels,
                                  pair=task.options.get("pair", False), regression=task.kind == "regression",
-                                 limits=limits)
+                                 limits=limits, length_multiple=length_multiple, precision=precision)
     if kind.serving == "squad":
         from bert_tf.export.squad import export_squad
 
-        return export_squad(model, export_dir, vocab_file, do_lower_case, max_seq_length,
+        return export_squad(serving_model(model, precision), export_dir, vocab_file, do_lower_case, max_seq_length,
                             version_2_with_negative=task.options["version_2_with_negative"], limits=limits, **options)
 
 
