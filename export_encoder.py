@@ -18,13 +18,13 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow loads: 
 
 from absl import flags
 
-from bert_tf import checkpoint_files, cli, tokenization
+from bert_tf import checkpoint_files, cli, export_flags, tokenization
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("export_dir", None, "Output folder (gets preprocessor/ and encoder/).")
 cli.define_model_flags()
-cli.define_export_limit_flags()
-cli.define_export_format_flag("to <export_dir>/encoder.tflite and encoder.onnx")
+export_flags.define_export_limit_flags()
+export_flags.define_export_format_flag("to <export_dir>/encoder.tflite and encoder.onnx")
 flags.mark_flags_as_required(["init_checkpoint", "export_dir"])
 
 
@@ -38,7 +38,7 @@ def main(_):
     paths = {name: os.path.join(FLAGS.export_dir, name) for name in saved_models}
     for path in paths.values():  # refused now, not after the first one is written
         folders.export_target(path)
-    limits = cli.export_limits(FLAGS)
+    limits = export_flags.export_limits(FLAGS)
     config, weights, vocab_file = cli.load_checkpoint(FLAGS)
     tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case, FLAGS.init_checkpoint)
     model = checkpoint_files.build_model(config, weights, source=FLAGS.init_checkpoint)

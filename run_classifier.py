@@ -13,7 +13,7 @@ import logging
 
 from absl import flags
 
-from bert_tf import cli, tasks
+from bert_tf import cli, export_flags, tasks
 from bert_tf.finetuning_data import pad_examples
 
 flags.DEFINE_string("data_dir", None, "The input data dir (the task's TSV/CSV/CoNLL files).")
@@ -25,7 +25,7 @@ cli.define_tfds_flags("the task's splits (glue/mrpc, glue/mnli, conll2003, ...) 
 cli.define_model_flags()
 cli.define_model_type_flags()
 cli.define_finetuning_flags()
-cli.define_export_format_flag("to output_dir/model.tflite and model.onnx (classification and regression)")
+export_flags.define_export_format_flag("to output_dir/model.tflite and model.onnx (classification and regression)")
 FLAGS = flags.FLAGS
 
 
@@ -58,7 +58,7 @@ def main(_):
             cli.write_eval_results(f.output_dir, results)
         for split, (examples, features) in test.items():
             tuner.write_predictions(split, examples, features, f.predict_batch_size)
-        cli.export_task(tuner, f)
+        export_flags.export_task(tuner, f)
         if portable:
             from bert_tf.export.portable import write_files
 

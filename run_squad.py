@@ -12,7 +12,7 @@ import logging
 
 from absl import flags
 
-from bert_tf import cli, tasks
+from bert_tf import cli, export_flags, tasks
 from bert_tf.tasks import squad_data
 
 flags.DEFINE_string("train_file", None, "SQuAD json for training, e.g. train-v1.1.json.")
@@ -85,7 +85,7 @@ def main(_):
             if any(e.answers or e.is_impossible for e in examples):
                 cli.write_eval_results(f.output_dir, tuner.evaluate(examples, features, f.predict_batch_size,
                                                                     outputs=outputs, **post))
-        cli.export_task(tuner, f, **windows, n_best_size=f.n_best_size, max_answer_length=f.max_answer_length)
+        export_flags.export_task(tuner, f, **windows, n_best_size=f.n_best_size, max_answer_length=f.max_answer_length)
 
 
 if __name__ == "__main__":

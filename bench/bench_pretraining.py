@@ -7,11 +7,12 @@ process, so that each gets the TensorFlow settings its users get: bert_tf's scri
 kernels on before TensorFlow loads; keras-hub gets TensorFlow's default for this CPU. The same
 implementation is also measured with the other setting ("oneDNN on"/"oneDNN off" peers), so that the table
 separates what the switch gives from what the model code gives. Workers are built first, then take turns, round
-by round, each running `--steps` steps while the others wait; the median seconds per step are reported as
-sequences/s, tokens/s, achieved GFLOP/s (the usual convention: 2 FLOPs per multiply-add,
-QKV/O/FFN/attention/pooler and the MLM head on the masked positions only, training = 3x forward) and the share of
-the float32 and bfloat16 matmul peaks (best of the measurements before and after each shape). HF computes
-masked-LM logits on all 128 positions: its extra work is not counted.
+by round (the order flips each round), each running `--steps` steps while the others wait; the median seconds per
+step are reported as sequences/s, tokens/s, achieved GFLOP/s (the usual convention: 2 FLOPs per multiply-add,
+QKV/O/FFN/attention/pooler and the MLM head on the masked positions only, training = 3x forward), the share of the
+float32 and bfloat16 matmul peaks (best of the measurements before and after each shape) and each worker's peak
+resident memory (RSS). HF PyTorch in bfloat16 runs under `torch.autocast("cpu", dtype=torch.bfloat16)`. HF
+computes masked-LM logits on all 128 positions: its extra work is not counted.
 A peer that is not installed is skipped (and said so). Workers stay alive for their shape's whole run: at Base
 each holds about 4-5 GB, so on a 24 GB machine pass at most four `--peers` there.
 """
@@ -19,6 +20,7 @@ each holds about 4-5 GB, so on a 24 GB machine pass at most four `--peers` there
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -124,10 +126,11 @@ def keras_hub_runner(shape, precision="float32"):
 
 
 def hf_runner(shape, precision="float32"):
+    import contextlib
+
     import torch
     from transformers import BertConfig, BertForPreTraining
 
-    assert precision == "float32", precision
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
     config = BertConfig(vocab_size=VOCAB, hidden_size=shape["hidden"], num_hidden_layers=shape["layers"],
@@ -144,10 +147,16 @@ def hf_runner(shape, precision="float32"):
               "labels": torch.tensor(labels), "next_sentence_label": torch.tensor(batch["next_sentence_labels"][:, 0],
                                                                                   dtype=torch.long)}
 
+    def autocast():  # what a user of this CPU tries next: bfloat16 matmuls, float32 weights and optimizer
+        if precision == "bfloat16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def steps(count):
         for _ in range(count):
             optimizer.zero_grad()
-            loss = model(**inputs).loss
+            with autocast():
+                loss = model(**inputs).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -164,6 +173,7 @@ PEERS = {
     "keras-hub bfloat16": ("keras_hub", "bfloat16", None),
     "keras-hub float32 oneDNN on": ("keras_hub", "float32", "1"),
     "HF PyTorch float32": ("hf", "float32", None),
+    "HF PyTorch bfloat16 autocast": ("hf", "bfloat16", None),
 }
 RUNNERS = {"bert_tf": bert_tf_runner, "keras_hub": keras_hub_runner, "hf": hf_runner}
 REQUIRES = {"bert_tf": ("tensorflow",), "keras_hub": ("keras_hub",), "hf": ("torch", "transformers")}
@@ -187,7 +197,9 @@ def worker(implementation, precision, shape_name):
         count = int(line)
         start = time.perf_counter()
         steps(count)
-        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+        seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux -> GiB
+        print(json.dumps({"seconds": seconds, "peak_rss_gib": peak}), flush=True)
 
 
 def start_worker(name, shape_name):
@@ -218,9 +230,12 @@ def measure(shape_name, args, peaks):
             if available(name):
                 workers.append(start_worker(name, shape_name))  # one at a time: builds do not overlap
         times = {worker.name: [] for worker in workers}
-        for _ in range(args.rounds):
-            for worker in workers:
-                times[worker.name].append(worker.ask(args.steps)["seconds"] / args.steps)
+        peak_rss = {}
+        for round_index in range(args.rounds):
+            for worker in workers if round_index % 2 == 0 else workers[::-1]:  # the order flips each round
+                answer = worker.ask(args.steps)
+                times[worker.name].append(answer["seconds"] / args.steps)
+                peak_rss[worker.name] = answer["peak_rss_gib"]
     finally:
         for worker in workers:
             worker.close()
@@ -230,7 +245,7 @@ def measure(shape_name, args, peaks):
     flops = train_flops_per_sequence(shape["layers"], shape["hidden"])
     print(f"\nL{shape['layers']}/H{shape['hidden']} batch {shape['batch']} seq {SEQ} ({flops / 1e9:.1f} GFLOP/seq)")
     print(f"{'implementation':28s} {'oneDNN':>6s} {'seq/s':>7s} {'tokens/s':>9s} {'GFLOP/s':>8s} {'%fp32pk':>8s} "
-          f"{'%bf16pk':>8s} {'best':>7s}")
+          f"{'%bf16pk':>8s} {'best':>7s} {'RSS GiB':>8s}")
     onednn = {True: "on", False: "off", None: "-"}
     for worker in workers:
         values = times[worker.name]
@@ -238,7 +253,7 @@ def measure(shape_name, args, peaks):
         gflops = rate * flops / 1e9
         print(f"{worker.name:28s} {onednn[worker.ready['onednn']]:>6s} {rate:7.2f} {rate * SEQ:9.0f} {gflops:8.1f} "
               f"{100 * gflops / peaks['float32']:7.0f}% {100 * gflops / peaks['bfloat16']:7.0f}% "
-              f"{shape['batch'] / min(values):7.2f}")
+              f"{shape['batch'] / min(values):7.2f} {peak_rss[worker.name]:8.2f}")
 
 
 def main():

@@ -118,9 +118,10 @@ def hf_peer(settings):
             "predict_pairs": lambda a, b: run(encode(a, b))}
 
 
-def worker(settings_json):
+def worker(settings_file):
     """Serves the driver's requests (one JSON line each) with one peer; answers with one JSON line each."""
-    settings = json.loads(settings_json)
+    with open(settings_file) as f:
+        settings = json.load(f)
     peer = (hf_peer if "hf_dir" in settings else bert_tf_peer)(settings)
     sentences, batch = settings["sentences"], settings["batch"]
     batches = [sentences[i:i + batch] for i in range(0, len(sentences), batch)]
@@ -159,9 +160,11 @@ def measure(args, settings, sentences, dev):
     results = {name: {"throughput": [], "tokenize_share": [], "latency_ms": []} for name in settings}
     workers = []
     try:
-        for name, peer in settings.items():  # one at a time: loads do not overlap
-            workers.append(Worker(name, [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(
-                {**peer, "sentences": sentences, "batch": args.batch})]))
+        for index, (name, peer) in enumerate(settings.items()):  # one at a time: loads do not overlap
+            path = os.path.join(args.output_dir, f"worker_{index}.json")
+            with open(path, "w") as f:
+                json.dump({**peer, "sentences": sentences, "batch": args.batch}, f)
+            workers.append(Worker(name, [sys.executable, os.path.abspath(__file__), "--worker", path]))
             print(f"{name}: ready", flush=True)
         for worker in workers:
             results[worker.name].update(worker.ask(json.dumps({"op": "outputs", "pairs": dev})))

@@ -104,59 +104,6 @@ def check_output_file(flag: str, path: str | None, inputs=()) -> None:
         raise ValueError(f"--{flag}={path} is an input file: writing it would destroy the input")
 
 
-def check_export_dir(values, task=None, output_dir_flag="output_dir"):
-    """Before any work: --export_dir can take a SavedModel (`bert_tf.export.folders.export_target`), is not the
-    output_dir or a folder above it (its files would be in the way, or replaced with it), and `task`'s kind
-    has a SavedModel."""
-    export_dir = getattr(values, "export_dir", None)
-    if not export_dir:
-        return
-    from bert_tf import export
-    from bert_tf.export import folders
-
-    output = getattr(values, output_dir_flag, None)
-    if output:
-        inner, outer = os.path.realpath(output), os.path.realpath(export_dir)
-        if inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep):
-            raise ValueError(f"--export_dir={export_dir} is --{output_dir_flag}={output} or a folder above it: the "
-                             "SavedModel needs a folder of its own")
-    if task is not None:
-        export.check_task(task)
-    target = folders.export_target(export_dir)
-    if target != export_dir:
-        logging.info("export_dir %s holds numbered versions: the SavedModel will be version %s", export_dir,
-                     os.path.basename(target))
-
-
-def export_limits(values):
-    """The per-request limits of SavedModels, from --export_max_batch_size and --export_max_text_bytes."""
-    from bert_tf.export import Limits
-
-    return Limits(max_batch_size=values.export_max_batch_size, max_text_bytes=values.export_max_text_bytes)
-
-
-def define_export_limit_flags():
-    quiet_tensorflow_start()
-    from bert_tf.export.requests import DEFAULT_LIMITS
-
-    flags.DEFINE_integer("export_max_batch_size", DEFAULT_LIMITS.max_batch_size, "The most rows (texts, id rows; "
-                         "SQuAD: question-context windows) one request to the SavedModel may have.")
-    flags.DEFINE_integer("export_max_text_bytes", DEFAULT_LIMITS.max_text_bytes, "The longest text (bytes) a "
-                         "request to the SavedModel may hold.")
-    flags.DEFINE_integer("export_length_multiple", 8, "Raw-text requests to a classifier SavedModel are padded to "
-                         "their longest row rounded up to a multiple of this (0: always to max_seq_length).",
-                         lower_bound=0)
-    flags.DEFINE_enum("export_precision", "float32", ["float32", "bfloat16"], "The SavedModel computes in this "
-                      "precision (bfloat16: on the CPU's bfloat16 units; outputs stay float32).")
-
-
-def define_export_format_flag(where):
-    """--export_format: a comma list of saved_model, tflite, onnx (`bert_tf.export.portable`); `where` says where
-    the tflite and onnx files go."""
-    flags.DEFINE_list("export_format", ["saved_model"], "Comma list of what to export: saved_model (--export_dir), "
-                      f"tflite (TFLite, builtin ops only), onnx; the tflite and onnx files go {where}.")
-
-
 def define_model_flags(max_seq_length=128):
     """The checkpoint, its config and vocabulary, and the packed length."""
     flags.DEFINE_string("bert_config_file", None, "The config json file of the pre-trained BERT model (scripts that "
@@ -235,10 +182,10 @@ def define_finetuning_flags():
     flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save the training checkpoint (resumable).")
     flags.DEFINE_integer("iterations_per_loop", 1000, "Steps per call of the compiled training loop.")
     flags.DEFINE_integer("seed", None, "Seed of the head's initial weights, dropout and input order.")
-    flags.DEFINE_string("export_dir", None, "Write a SavedModel for TF Serving here (kinds that have one): a new "
-                        "or empty folder, an earlier export, or a TF Serving base folder (the next <N>/ version).")
     define_resume_flag()
-    define_export_limit_flags()
+    from bert_tf import export_flags  # imported where used: the model server reads this module's one-line errors
+
+    export_flags.define_export_dir_flags()
     define_distillation_flags()
     define_tpu_flags()
     define_runtime_flags()
@@ -353,9 +300,8 @@ def fine_tuning(values, task):
     """The checked flags' FineTuning of `task` and its tokenizer: the options are valid and the output paths
     usable (before anything else), the config fits max_seq_length, the casing fits the checkpoint's name, the
     strategy is made first and the seed set."""
-    from bert_tf import model_types, tokenization
+    from bert_tf import tokenization
     from bert_tf.finetuning import FineTuning, FineTuningOptions
-    from bert_tf.finetuning_data import uses_wordpiece
 
     options = FineTuningOptions(
         output_dir=values.output_dir, max_seq_length=values.max_seq_length,
@@ -366,13 +312,12 @@ def fine_tuning(values, task):
         use_xla=values.use_xla, seed=values.seed, save_checkpoints_steps=values.save_checkpoints_steps,
         resume_changed_run=values.resume_changed_run)
     check_output_folder("output_dir", values.output_dir)
-    check_export_dir(values, task)
+    from bert_tf import export_flags
+
+    export_flags.check_export_dir(values, task)
     if values.export_dir:
-        export_limits(values)
+        export_flags.export_limits(values)
     config = model_config(values)
-    if values.export_dir and not uses_wordpiece(model_types.model_type_of(config), values.vocab_file):
-        raise ValueError(f"--export_dir: the SavedModels tokenize with WordPiece; a {config.model_type} model "
-                         "cannot be exported yet (leave --export_dir out)")
     tokenizer = model_tokenizer(values, config)
     positions = config.max_position_embeddings - getattr(config, "position_offset", 0)  # RoBERTa's start at 2
     if values.max_seq_length > positions:
@@ -406,18 +351,6 @@ def train_or_restore(tuner, values, examples, features):
         tuner.warm_start(values.init_checkpoint, values.bert_config_file, layers=init_layers(values))
     tuner.train(features, len(examples))
     tuner.save(vocab_file=values.vocab_file)
-
-
-def export_task(tuner, values, **options):
-    """With --export_dir: the fine-tuned model's SavedModel (with --export_max_* limits); logs where it went."""
-    if values.export_dir:
-        from bert_tf import export
-
-        written = export.export_task(tuner.model, tuner.task, values.export_dir, values.vocab_file,
-                                     values.do_lower_case, values.max_seq_length, limits=export_limits(values),
-                                     length_multiple=values.export_length_multiple or None,
-                                     precision=values.export_precision, **options)
-        logging.info("SavedModel: %s", written)
 
 
 def load_checkpoint(values):

@@ -75,6 +75,7 @@ class AlbertTextTokenizer(tf.Module):
         self.vocab_size = python.vocab_size
         self.do_lower_case, self.keep_accents = python.do_lower_case, python.keep_accents
         self.split_digit_commas = python.split_digit_commas
+        self.special_ids = {token: index for index, token in enumerate(spt.SPECIAL_TOKENS)}  # as BertTextTokenizer's
         self.model_file = tf.saved_model.Asset(os.fspath(model_file))
         with open(model_file, "rb") as f:
             model = f.read()

@@ -63,7 +63,8 @@ def test_run_classifier_fine_tunes_each_cousin_with_its_tokenizer(model_type, tm
     script("run_classifier.py", f"--data_dir={tmp_path / 'mrpc'}", "--task_name=MRPC", f"--vocab_file={vocab_file}",
            f"--bert_config_file={tmp_path / 'config.json'}", f"--model_type={model_type}",
            f"--output_dir={tmp_path / 'out'}", "--train_batch_size=8", "--num_train_epochs=1", "--max_seq_length=24",
-           "--do_train", "--do_eval", "--seed=1")
+           "--do_train", "--do_eval", "--seed=1", *([f"--export_dir={tmp_path / 'saved'}"] if model_type == "albert"
+                                                    else []))
     assert json.loads((tmp_path / "out" / "eval_results.json").read_text())["global_step"] == 2
     loaded_config, weights, _ = checkpoint_files.load(str(tmp_path / "out"))
     assert loaded_config == config
@@ -86,6 +87,22 @@ def test_run_classifier_fine_tunes_each_cousin_with_its_tokenizer(model_type, tm
     with torch.no_grad():
         expected = theirs(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), **kwargs).logits.numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-5)
+    if model_type == "albert":  # its SavedModel tokenizes with SentencePiece in graph, as the Python pipeline
+        import tensorflow as tf
+
+        served = tf.saved_model.load(str(tmp_path / "saved")).signatures["serving_default"](
+            text_a=tf.constant(["the cat sat on a mat"] * 2), text_b=tf.constant(["a big red ball", ""]))
+        np.testing.assert_allclose(served["logits"].numpy(), logits, atol=1e-5)
+
+
+def test_savedmodels_refuse_tokenizers_they_cannot_run_in_graph(tmp_path):
+    from bert_tf import export, tasks
+
+    (tmp_path / "vocab.json").write_text("{}")
+    for task, vocab in (("mrpc", "vocab.json"), ("squad-v1.1", "vocab.json"), ("squad-v2.0", "spiece.model")):
+        with pytest.raises(ValueError, match=f"{tmp_path / vocab}") as error:
+            export.check_task(tasks.get(task), str(tmp_path / vocab))
+        assert ("in Python only" if vocab == "vocab.json" else "not a WordPiece vocab.txt") in str(error.value)
 
 
 @pytest.mark.slow
@@ -180,3 +197,20 @@ def test_create_pretraining_data_writes_albert_records_of_sentencepiece_ids(tmp_
         for segment in (a, b[1:][:np.flatnonzero(b[1:] == ids["[SEP]"])[0]]):
             text = segment.tolist()  # a run of SentencePiece ids of the corpus, in its order
             assert any(stream[i:i + len(text)] == text for i in range(len(stream))), text
+
+
+def test_warm_start_reads_a_config_without_model_type_as_the_model_s_type(tmp_path):
+    from bert_tf import checkpoints, modeling
+    from bert_tf.training.warm_start import warm_start
+
+    config = cousin_config("albert", 30)
+    source = modeling.BertEncoder(config)
+    checkpoint_files.save(config, checkpoints.get_weights(source), str(tmp_path / "ckpt"), "tf1")
+    values = json.loads((tmp_path / "ckpt" / "bert_config.json").read_text())
+    values.pop("model_type", None)  # as a hand-written config: the type comes from --model_type
+    (tmp_path / "ckpt" / "bert_config.json").write_text(json.dumps(values))
+    model = modeling.BertEncoder(config)
+    restored = warm_start(model, str(tmp_path / "ckpt"))
+    assert len(restored) == len(checkpoints.keras_variables(model))
+    for ours, theirs in zip(model.weights, source.weights, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())

@@ -19,7 +19,7 @@ LEVELS = {
     "byte_bpe": 1,
     "modeling": 2, "optimization": 2, "objectives": 2, "distillation": 2,
     "training": 3, "checkpoints": 3, "checkpoint_files": 3, "kinds": 3, "export": 3, "finetuning": 3, "cli": 3,
-    "analysis": 3, "datasets": 3, "serving": 3,
+    "analysis": 3, "datasets": 3, "serving": 3, "export_flags": 3,
 }
 
 

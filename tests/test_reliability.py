@@ -13,7 +13,7 @@ import pytest
 from helpers import random_weights, tiny_config, write_vocab
 from test_finetuning import VOCAB, mrpc_fixture
 
-from bert_tf import checkpoint_files, tasks, tokenization
+from bert_tf import checkpoint_files, export_flags, tasks, tokenization
 from bert_tf.finetuning import FineTuning, FineTuningOptions
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
@@ -81,11 +81,11 @@ def test_output_and_export_folders_that_would_lose_a_users_files_are_refused(tmp
              (tmp_path / "a_file", f"export_dir {tmp_path / 'a_file'} is a file, not a folder")]
     for export_dir, message in cases:
         with pytest.raises(ValueError, match=f"^{__import__('re').escape(message)}"):
-            cli.check_export_dir(SimpleNamespace(export_dir=str(export_dir), output_dir=str(out)), TASK)
+            export_flags.check_export_dir(SimpleNamespace(export_dir=str(export_dir), output_dir=str(out)), TASK)
     with pytest.raises(ValueError, match=f"^--output_dir={tmp_path / 'a_file'} is a file, not a folder$"):
         cli.check_output_folder("output_dir", str(tmp_path / "a_file"))
     with pytest.raises(ValueError, match="^task conll2003: task kind 'tagging' has no SavedModel export"):
-        cli.check_export_dir(SimpleNamespace(export_dir=str(tmp_path / "new"), output_dir=str(out)),
+        export_flags.check_export_dir(SimpleNamespace(export_dir=str(tmp_path / "new"), output_dir=str(out)),
                              tasks.get("conll2003"))
     assert contents(mine) == {"notes.txt": b"the user's"} and not out.exists()
 

@@ -12,7 +12,7 @@ Everything exported uses only ops stock TF Serving has (core TF plus tensorflow-
 
 from __future__ import annotations
 
-import dataclasses
+import os
 
 import tensorflow as tf
 
@@ -33,6 +33,21 @@ def _ids_spec(name):
     return tf.TensorSpec([None, None], tf.int32, name=name)
 
 
+def graph_tokenizer(vocab_file, do_lower_case):
+    """The in-graph tokenizer of `vocab_file`: ALBERT's SentencePiece for a `.model`
+    (`sentencepiece_ops.AlbertTextTokenizer`: tensorflow-text's SentencePiece op), otherwise WordPiece. RoBERTa's
+    byte-level BPE has no graph version: refused, naming the file."""
+    name = os.fspath(vocab_file)
+    if name.endswith(".model"):
+        from bert_tf.sentencepiece_ops import AlbertTextTokenizer
+
+        return AlbertTextTokenizer(name, do_lower_case)
+    if name.endswith(".json"):
+        raise ValueError(f"{name}: RoBERTa's byte-level BPE tokenizes in Python only; a SavedModel's raw-text "
+                         "signatures need an in-graph tokenizer (WordPiece vocab.txt or a SentencePiece .model)")
+    return BertTextTokenizer(name, do_lower_case)
+
+
 class TextPacker(tf.Module):
     """Raw text -> `input_ids`, `input_mask`, `segment_ids` [B, max_seq_length], exactly as the Python packer;
     with `length_multiple` [B, L]: padded only to the batch's longest row rounded up to a multiple of it
@@ -40,7 +55,7 @@ class TextPacker(tf.Module):
 
     def __init__(self, vocab_file, do_lower_case, max_seq_length, name=None, length_multiple=None):
         super().__init__(name=name)
-        self.tokenizer = BertTextTokenizer(vocab_file, do_lower_case)
+        self.tokenizer = graph_tokenizer(vocab_file, do_lower_case)
         self.max_seq_length = max_seq_length
         self.length_multiple = length_multiple
 
@@ -116,7 +131,7 @@ def export_classifier(model, export_dir, vocab_file, do_lower_case, max_seq_leng
                                  input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     server.serve_text, server.serve_ids, server.serve_examples = serve_text, serve_ids, serve_examples
     server.pack_text = pack_text
-    return _save(server, export_dir, {"serving_default": serve_text, "serve_ids": serve_ids,
+    return folders.save_export(server, export_dir, {"serving_default": serve_text, "serve_ids": serve_ids,
                                       "serve_examples": serve_examples, "pack_text": pack_text}, kind.name, limits)
 
 
@@ -155,7 +170,7 @@ def export_task(model, task, export_dir, vocab_file, do_lower_case, max_seq_leng
     max_answer_length; its windows are always max_seq_length long, so `length_multiple` is the classifier's
     only). Returns the folder written. Raises ValueError, before anything is written, for a kind without a
     SavedModel."""
-    check_task(task)
+    check_task(task, vocab_file)
     kind = kinds.get(task.kind)
     if kind.serving == "classifier":
         return export_classifier(model, export_dir, vocab_file, do_lower_case, max_seq_length, task.labels,
@@ -168,14 +183,15 @@ def export_task(model, task, export_dir, vocab_file, do_lower_case, max_seq_leng
                             version_2_with_negative=task.options["version_2_with_negative"], limits=limits, **options)
 
 
-def check_task(task):
-    """ValueError unless `task`'s kind has a SavedModel (scripts ask before training)."""
-    if not kinds.get(task.kind).serving:
+def check_task(task, vocab_file=None):
+    """ValueError unless `task`'s kind has a SavedModel, and one that tokenizes `vocab_file`'s kind in graph
+    (`graph_tokenizer`; SQuAD's word-by-word windows are WordPiece's). Scripts ask before training."""
+    serving = kinds.get(task.kind).serving
+    if not serving:
         raise ValueError(f"task {task.name}: task kind {task.kind!r} has no SavedModel export (only "
                          f"{', '.join(k.name for k in kinds.KINDS.values() if k.serving)})")
-
-
-def _save(module, export_dir, signatures, kind, limits):
-    """`folders.save` with what the SavedModel serves and its limits in its marker file; returns the folder."""
-    return folders.save(module, export_dir, signatures, {"kind": kind, "signatures": sorted(signatures),
-                                                        "limits": dataclasses.asdict(limits)})
+    if vocab_file and os.fspath(vocab_file).endswith(".json"):
+        graph_tokenizer(vocab_file, False)  # refused, naming the file
+    if serving == "squad" and vocab_file and not os.fspath(vocab_file).endswith(".txt"):
+        raise ValueError(f"task {task.name}: its SavedModel cuts contexts into WordPiece windows in graph; "
+                         f"{vocab_file} is not a WordPiece vocab.txt (leave --export_dir out)")

@@ -9,6 +9,7 @@ anything is written.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -56,3 +57,10 @@ def save(module, export_dir, signatures, info):
         files.write_text(os.path.join(temp, MARKER), json.dumps(
             {"bert_tf_version": bert_tf.__version__, **info}, indent=2, sort_keys=True) + "\n")
     return target
+
+
+def save_export(module, export_dir, signatures, kind, limits):
+    """`save` with what the SavedModel serves (its `kind` and signatures) and its request `limits`
+    (`bert_tf.export.requests.Limits`) in the marker file; returns the folder."""
+    return save(module, export_dir, signatures, {"kind": kind, "signatures": sorted(signatures),
+                                                 "limits": dataclasses.asdict(limits)})

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from bert_tf.export.folders import save_export
 from bert_tf.export.requests import DEFAULT_LIMITS, FEATURE_KEYS, checked_ids, checked_texts
 from bert_tf.text_ops import BertTextTokenizer, pack_inputs, pack_inputs_to_length
 
@@ -110,7 +111,6 @@ def export_encoder(encoder, export_dir, vocab_file=None, do_lower_case=True, lim
     returns every layer's attention probabilities; `tokenization_info` returns the vocab asset path and
     do_lower_case; the `serve` function takes the ids as one dict (Keras: `TFSMLayer(path)`). Returns the folder
     written. Raises ValueError for an encoder without a pooler, before anything is written."""
-    from bert_tf.export import _save  # the package's writer (marker file, limits); it imports this module
 
     server = EncoderServer(encoder, vocab_file, do_lower_case, limits)
     for training in (False, True):  # the traces the SavedModel keeps (a Python bool picks one, as TF Hub's)
@@ -125,7 +125,7 @@ def export_encoder(encoder, export_dir, vocab_file=None, do_lower_case=True, lim
             input_signature=[], autograph=False)
         signatures["tokenization_info"] = server.tokenization_info
     server.tokens = tokens
-    return _save(server, export_dir, signatures, "encoder", limits)
+    return save_export(server, export_dir, signatures, "encoder", limits)
 
 
 class Tokenize(tf.Module):
@@ -209,7 +209,6 @@ def export_preprocessor(export_dir, vocab_file, do_lower_case, max_seq_length=12
     `text` [B], `text_pair` takes `text_a`, `text_b`; they return the packed int32 `input_ids`, `input_mask`,
     `segment_ids`. Returns the folder written. Raises ValueError for a max_seq_length below 3 or a vocab without
     BERT's special tokens, before anything is written."""
-    from bert_tf.export import _save  # the package's writer (marker file, limits); it imports this module
 
     server = PreprocessorServer(vocab_file, do_lower_case, max_seq_length, limits)
     length = tf.TensorSpec([], tf.int32, name="seq_length")
@@ -219,5 +218,5 @@ def export_preprocessor(export_dir, vocab_file, do_lower_case, max_seq_length=12
             for count in (1, 2):
                 # seq_length positional, as saving re-traces it (by keyword would be a second trace)
                 server.bert_pack_inputs.get_concrete_function([segment] * count, length)
-    return _save(server, export_dir, {"serving_default": server.serve, "text_pair": server.text_pair},
+    return save_export(server, export_dir, {"serving_default": server.serve, "text_pair": server.text_pair},
                  "preprocessor", limits)

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from bert_tf.export import DEFAULT_LIMITS, FEATURE_KEYS, _ids_spec, _save, parse_examples
+from bert_tf.export import DEFAULT_LIMITS, FEATURE_KEYS, _ids_spec, parse_examples
+from bert_tf.export.folders import save_export
 from bert_tf.export.requests import checked_ids, checked_texts, checked_windows
 from bert_tf.modeling import BertSpanLabeler
 from bert_tf.text_ops import BertTextTokenizer, pack_inputs
@@ -242,5 +243,5 @@ def export_squad(model, export_dir, vocab_file, do_lower_case, max_seq_length, d
         input_signature=[_ids_spec(k) for k in FEATURE_KEYS])
     server.serve_examples = tf.function(server.examples, input_signature=[
         tf.TensorSpec([None], tf.string, name="examples")])
-    return _save(server, export_dir, {"serving_default": server.serve_text, "serve_ids": server.serve_ids,
+    return save_export(server, export_dir, {"serving_default": server.serve_text, "serve_ids": server.serve_ids,
                                       "serve_examples": server.serve_examples}, "span", limits)

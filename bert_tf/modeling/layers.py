@@ -25,12 +25,28 @@ LAYER_NORM_EPSILON = 1e-12  # the original's variance_epsilon (Keras' default is
 MASK_ADDER = -10000.0  # added to the scores of masked keys before the softmax, as the original
 
 
+def _in_float32(activation):
+    """`activation` computed in float32 for a bfloat16 or float16 input, its result cast back: CPUs have no
+    vector kernels for erf, tanh and pow in half precision (TensorFlow runs them element by element, slower than
+    the matmuls they follow), and float32 keeps the curve's precision. Float32 inputs pass as they are."""
+
+    def in_float32(x):
+        if x.dtype in ("float32", "float64"):
+            return activation(x)
+        return ops.cast(activation(ops.cast(x, "float32")), x.dtype)
+
+    in_float32.__name__ = activation.__name__
+    return in_float32
+
+
+@_in_float32
 def gelu_tanh(x):
     """The original BERT "gelu": the tanh approximation, in the original's operation order."""
     cdf = 0.5 * (1.0 + ops.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * ops.power(x, 3))))
     return x * cdf
 
 
+@_in_float32
 def gelu_exact(x):
     """The erf form (what Hugging Face calls "gelu")."""
     return ops.gelu(x, approximate=False)

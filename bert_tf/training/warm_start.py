@@ -42,19 +42,20 @@ def warm_start(model, path, config_file=None, layers=None):
     checkpoint. With `layers` (one per layer of `model`), the model's layers are these layers of the checkpoint,
     in order, the rest as named (DistilBERT's student: one teacher layer in k). Returns the canonical names
     restored."""
+    model_type = getattr(model.config, "model_type", None)  # a config file without the key reads as the model's
     if layers:
         if len(layers) != model.plan.num_hidden_layers:
             raise ValueError(f"{len(layers)} layers of {path} for a model of {model.plan.num_hidden_layers}: give "
                              "one per layer of the model")
         # The checkpoint's own config tells its depth; config_file describes the model, which has fewer layers.
         own = checkpoint_files.has_own_config(path)
-        weights = distillation.layers_of(checkpoint_files.load(path, config_file=None if own else config_file)[1],
-                                         layers)
+        weights = distillation.layers_of(checkpoint_files.load(path, config_file=None if own else config_file,
+                                                               model_type=model_type)[1], layers)
     else:
         prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
         weights = read_training_checkpoint(prefix, model) if prefix else None
     if weights is None:
-        _, weights, _ = checkpoint_files.load(path, config_file=config_file)
+        _, weights, _ = checkpoint_files.load(path, config_file=config_file, model_type=model_type)
     bad = [name for name, value in weights.items() if not np.isfinite(value).all()]
     if bad:  # a diverged run's weights: everything computed from them would be NaN
         raise ValueError(f"{path}: weights hold NaN or Inf ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
