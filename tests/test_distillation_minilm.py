@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from bert_tf import checkpoint_files
 
@@ -24,6 +25,7 @@ def run_classifier(root, tmp_path, vocab, config, output_dir, *extra):
     return done
 
 
+@pytest.mark.slow  # a minute of real-weight training; tests/test_distillation.py covers the flags on tiny models
 def test_a_three_layer_student_of_minilm_distils_from_the_scripts(tmp_path):
     """Teacher: MiniLM fine-tuned two steps on an MRPC-layout file. Student: MiniLM's layers 0, 2, 4 (its config
     with three layers), trained two steps on soft targets plus hidden-state and attention losses. Its blocks start

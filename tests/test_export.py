@@ -66,13 +66,18 @@ def test_classifier_signatures_serve_rest_requests_like_the_python_model(classif
         k: tf.train.Feature(int64_list=tf.train.Int64List(value=inputs[k][i])) for k in export.FEATURE_KEYS}))
         .SerializeToString() for i in range(len(pairs))]
     limit = export.DEFAULT_LIMITS.max_batch_size  # the largest request a SavedModel takes by default
-    rows, columns, ids, serialized, largest = serve(tmp_path, saved, [
+    rows, columns, ids, serialized, largest, packed = serve(tmp_path, saved, [
         ("serving_default", {"instances": [{"text_a": a, "text_b": b} for a, b in pairs]}),
         ("serving_default", {"inputs": {"text_a": [a for a, _ in pairs], "text_b": [b for _, b in pairs]}}),
         ("serve_ids", {"inputs": {k: inputs[k].tolist() for k in export.FEATURE_KEYS}}),
         ("serve_examples", {"instances": [{"b64": base64.b64encode(e).decode()} for e in examples]}),
         ("serving_default", {"inputs": {"text_a": ["the cat"] * limit, "text_b": ["sat"] * limit}}),
+        ("pack_text", {"inputs": {"text_a": ["the cat", "hello"], "text_b": ["sat", ""]}}),
     ])
+    # Text requests pad to their longest row rounded up to 8 (the default length multiple), not to 12: the
+    # answers above equal the Python model's on rows padded to 12.
+    assert packed["outputs"]["input_ids"] == [[2, 7, 8, 3, 9, 3, 0, 0], [2, 5, 3, 0, 0, 0, 0, 0]]
+    assert packed["outputs"]["segment_ids"] == [[0, 0, 0, 0, 1, 1, 0, 0], [0] * 8]
     np.testing.assert_allclose([p["probabilities"] for p in rows["predictions"]], expected, atol=1e-6)
     assert [p["labels"] for p in rows["predictions"]] == [["no", "maybe", "yes"][i] for i in expected.argmax(-1)]
     for response in (columns, ids, serialized):

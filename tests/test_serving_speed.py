@@ -1,5 +1,6 @@
 """What makes serving fast without changing its answers: raw text padded only to the batch's longest row
-(`text_ops.pack_inputs(length_multiple=)`), and a bfloat16 SavedModel (`export.serving_model`)."""
+(`text_ops.pack_inputs(length_multiple=)`; served end to end in test_export), and a bfloat16 SavedModel
+(`export.serving_model`)."""
 
 import numpy as np
 import pytest
@@ -54,25 +55,6 @@ def served(saved, texts):
 
     signature = tf.saved_model.load(saved).signatures["serving_default"]
     return signature(text_a=tf.constant([a for a, _ in texts]), text_b=tf.constant([b for _, b in texts]))
-
-
-def test_short_padding_serves_the_fixed_length_answers(classifier, tmp_path):
-    model, vocab_file = classifier
-    tokenizer = tokenization.FullTokenizer(vocab_file)
-    requests = [list(zip(ODD_TEXTS, ODD_TEXTS[::-1], strict=True)), [("the", "cat")], [("hello world", "")]]
-    expected = [python_probabilities(model, tokenizer, pairs)[0] for pairs in requests]  # padded to 12
-    saved = str(tmp_path / "exported")  # the default (8) in test_export; 1: each request to its longest row
-    export.export_classifier(model, saved, vocab_file, True, MAX_SEQ_LENGTH, label_names=["a", "b", "c"],
-                             pair=True, length_multiple=1)
-    for pairs, probabilities in zip(requests, expected, strict=True):
-        np.testing.assert_allclose(served(saved, pairs)["probabilities"].numpy(), probabilities, rtol=1e-5,
-                                   atol=1e-6)
-    import tensorflow as tf
-
-    pack = tf.saved_model.load(saved).signatures["pack_text"]
-    ids = pack(text_a=tf.constant(["the", "hello world"]), text_b=tf.constant(["cat", ""]))
-    assert ids["input_ids"].numpy().tolist() == [[2, 7, 3, 8, 3], [2, 5, 6, 3, 0]]  # [CLS] the [SEP] cat [SEP]
-    assert ids["segment_ids"].numpy().tolist() == [[0, 0, 0, 1, 1], [0] * 5]
 
 
 def test_bfloat16_export_holds_the_rounded_weights_and_answers_in_float32(classifier, tmp_path):

@@ -496,6 +496,7 @@ def scalar_curve(log_dir, tag):
     return curve
 
 
+@pytest.mark.slow  # two TensorFlow processes talking over localhost; one-process mirroring is tested above
 def test_multi_worker_mirrored_on_localhost_reproduces_one_worker(records, tmp_path):
     """Two worker processes (TF_CONFIG, 127.0.0.1), each reading its shard of unshuffled records: the global
     batches hold the same examples as one worker's, so the loss and weights match."""
