@@ -21,6 +21,7 @@ import time
 
 from absl import app
 from bench_pretraining_data import FLAGS, PER_FILE, REPO, split_corpus
+from common import cpu_model
 
 
 def commands(out, parts):
@@ -99,10 +100,7 @@ def main(argv):
         shards = [f"-{k:05d}-of-{FLAGS.parts:05d}" for k in range(FLAGS.parts)]
         same = all(filecmp.cmp(f"{out}/pool-1{s}", f"{out}/beam-{w}{s}", shallow=False) for s in shards for w in (1, 2))
         print(f"Beam records identical to the pool's, byte for byte: {same}")
-        model = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next((line.split(":", 1)[1].strip() for line in model.splitlines() if line.startswith("Model name")),
-                     "?")
-        print(f"{model}, os.cpu_count()={os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
+        print(f"{cpu_model()}, os.cpu_count()={os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

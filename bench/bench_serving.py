@@ -14,17 +14,15 @@ Writes bench_out/serving/results.json. Needs the real data (BERT_TF_DATA, bench/
 """
 
 import argparse
-import csv
 import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 
 import numpy as np
-from common import DATA, ROOT, Worker
+from common import DATA, ROOT, Worker, cpu_model
 
 MAX_SEQ_LENGTH = 128
 # name: (implementation, precision, padding); bert_tf's padding is the export's length multiple (0: to 128).
@@ -39,11 +37,10 @@ PEERS = {
 
 
 def mrpc(split):
-    """(sentence 1, sentence 2) of MRPC's `split`.tsv."""
-    path = DATA / "glue" / "MRPC" / f"{split}.tsv"
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
-    return [(row[3], row[4]) for row in rows]
+    """(sentence 1, sentence 2) of MRPC's `split`, read as run_classifier reads it."""
+    from bert_tf import tasks
+
+    return [(e.text_a, e.text_b) for e in tasks.get("mrpc").read(str(DATA / "glue" / "MRPC"), split)]
 
 
 def prepare(args, folder):
@@ -149,11 +146,6 @@ def worker(settings_file):
             answer = {"probabilities": np.concatenate([peer["predict"](t) for t in batches[:8]]).tolist(),
                       "pair_labels": np.concatenate(pairs).argmax(-1).tolist()}
         print(json.dumps(answer), flush=True)
-
-
-def cpu_model():
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
 
 
 def measure(args, settings, sentences, dev):

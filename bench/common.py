@@ -9,6 +9,14 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = pathlib.Path(os.environ.get("BERT_TF_DATA", ROOT.parent / "shared" / "data"))
 
 
+def cpu_model():
+    """The CPU's model name as `lscpu` gives it (every figure names its CPU)."""
+    import subprocess
+
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
+
+
 def add_text_arguments(parser):
     """--file, --vocab and --cased of the tokenizer benchmarks: real text and the BERT-Base uncased vocab."""
     parser.add_argument("--file", default=str(DATA / "corpus" / "kjv.txt"), help="UTF-8 text, one line each")

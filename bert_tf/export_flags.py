@@ -46,9 +46,11 @@ def define_export_dir_flags():
     flags.DEFINE_string("export_dir", None, "Write a SavedModel for TF Serving here (kinds that have one): a new "
                         "or empty folder, an earlier export, or a TF Serving base folder (the next <N>/ version).")
     define_export_limit_flags()
-    flags.DEFINE_integer("export_length_multiple", 8, "Raw-text requests to a classifier SavedModel are padded to "
-                         "their longest row rounded up to a multiple of this (0: always to max_seq_length).",
-                         lower_bound=0)
+    from bert_tf.export.requests import DEFAULT_LENGTH_MULTIPLE
+
+    flags.DEFINE_integer("export_length_multiple", DEFAULT_LENGTH_MULTIPLE, "Raw-text requests to a classifier "
+                         "SavedModel are padded to their longest row rounded up to a multiple of this (0: always to "
+                         "max_seq_length).", lower_bound=0)
     flags.DEFINE_enum("export_precision", "float32", ["float32", "bfloat16"], "The SavedModel computes in this "
                       "precision (bfloat16: on the CPU's bfloat16 units; outputs stay float32).")
 

@@ -5,8 +5,9 @@ TF-Hub-style pair (a text preprocessor and an encoder, `bert_tf.export.hub`); SQ
 Every signature bounds what one request may be and checks client ids (`bert_tf.export.requests`); a SavedModel is
 never written over anything bert_tf did not write (`bert_tf.export.folders`).
 
-Everything exported uses only ops stock TF Serving has (core TF plus tensorflow-text's classic
-`WordpieceTokenizeWithOffsets`); the vocab travels as an asset. A SavedModel loads with `tensorflow` and
+A WordPiece export uses only ops stock TF Serving has (core TF plus tensorflow-text's classic
+`WordpieceTokenizeWithOffsets`); an ALBERT classifier exported with its SentencePiece `.model` also needs
+tensorflow-text's SentencePiece ops. The vocab travels as an asset. A SavedModel loads with `tensorflow` and
 `tensorflow_text` alone: bert_tf need not be importable where it is served.
 """
 
@@ -19,11 +20,16 @@ import tensorflow as tf
 from bert_tf import kinds
 from bert_tf.export import folders
 from bert_tf.export.hub import export_encoder, export_preprocessor
-from bert_tf.export.requests import DEFAULT_LIMITS, FEATURE_KEYS, Limits, checked_ids, checked_texts
+from bert_tf.export.requests import (
+    DEFAULT_LENGTH_MULTIPLE,
+    DEFAULT_LIMITS,
+    FEATURE_KEYS,
+    Limits,
+    checked_ids,
+    checked_texts,
+)
 from bert_tf.modeling import BertClassifier
 from bert_tf.text_ops import BertTextTokenizer, pack_inputs
-
-DEFAULT_LENGTH_MULTIPLE = 8  # text requests pad to a multiple of this, not to max_seq_length (`TextPacker`)
 
 __all__ = ["DEFAULT_LENGTH_MULTIPLE", "DEFAULT_LIMITS", "FEATURE_KEYS", "Limits", "check_task", "export_classifier",
            "export_encoder", "export_preprocessor", "export_task", "parse_examples", "serving_model"]
@@ -59,9 +65,9 @@ class TextPacker(tf.Module):
         self.max_seq_length = max_seq_length
         self.length_multiple = length_multiple
 
-    def pack(self, text_a, text_b=None, max_seq_length=None):
+    def pack(self, text_a, text_b=None):
         ids_b = None if text_b is None else self.tokenizer.tokenize(text_b)
-        return pack_inputs(self.tokenizer.tokenize(text_a), ids_b, max_seq_length=max_seq_length or self.max_seq_length,
+        return pack_inputs(self.tokenizer.tokenize(text_a), ids_b, max_seq_length=self.max_seq_length,
                            cls_id=self.tokenizer.special_ids["[CLS]"], sep_id=self.tokenizer.special_ids["[SEP]"],
                            length_multiple=self.length_multiple)
 
@@ -74,7 +80,7 @@ def parse_examples(serialized, max_seq_length):
 
 
 class ClassifierServer(tf.Module):
-    """A fine-tuned BertClassifier behind three signatures (see `export_classifier`)."""
+    """A fine-tuned BertClassifier behind four signatures (see `export_classifier`)."""
 
     def __init__(self, model, packer, label_names, kind, limits):
         super().__init__(name="classifier_server")
@@ -131,8 +137,9 @@ def export_classifier(model, export_dir, vocab_file, do_lower_case, max_seq_leng
                                  input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     server.serve_text, server.serve_ids, server.serve_examples = serve_text, serve_ids, serve_examples
     server.pack_text = pack_text
-    return folders.save_export(server, export_dir, {"serving_default": serve_text, "serve_ids": serve_ids,
-                                      "serve_examples": serve_examples, "pack_text": pack_text}, kind.name, limits)
+    signatures = {"serving_default": serve_text, "serve_ids": serve_ids, "serve_examples": serve_examples,
+                  "pack_text": pack_text}
+    return folders.save_export(server, export_dir, signatures, kind.name, limits)
 
 
 def _text_function(function, pair):

@@ -219,4 +219,4 @@ def export_preprocessor(export_dir, vocab_file, do_lower_case, max_seq_length=12
                 # seq_length positional, as saving re-traces it (by keyword would be a second trace)
                 server.bert_pack_inputs.get_concrete_function([segment] * count, length)
     return save_export(server, export_dir, {"serving_default": server.serve, "text_pair": server.text_pair},
-                 "preprocessor", limits)
+                       "preprocessor", limits)

@@ -35,6 +35,8 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+# A raw-text request is padded to its longest row rounded up to a multiple of this, not to max_seq_length.
+DEFAULT_LENGTH_MULTIPLE = 8
 
 
 def _after(checks, tensors):

@@ -244,4 +244,4 @@ def export_squad(model, export_dir, vocab_file, do_lower_case, max_seq_length, d
     server.serve_examples = tf.function(server.examples, input_signature=[
         tf.TensorSpec([None], tf.string, name="examples")])
     return save_export(server, export_dir, {"serving_default": server.serve_text, "serve_ids": server.serve_ids,
-                                      "serve_examples": server.serve_examples}, "span", limits)
+                                            "serve_examples": server.serve_examples}, "span", limits)
