@@ -127,8 +127,9 @@ def main(_):
         learning_rate=f.learning_rate, num_train_steps=f.num_train_steps, num_warmup_steps=f.num_warmup_steps,
         save_checkpoints_steps=f.save_checkpoints_steps, steps_per_execution=f.iterations_per_loop,
         max_eval_steps=f.max_eval_steps, optimizer=f.optimizer, precision=f.precision, use_xla=f.use_xla,
-        gradient_accumulation_steps=f.gradient_accumulation_steps, next_sentence=plan.next_sentence,
-        keep_checkpoint_max=f.keep_checkpoint_max)
+        fast_dropout=f.fast_dropout, fused_optimizer=f.fused_optimizer,
+        gradient_accumulation_steps=f.gradient_accumulation_steps,
+        next_sentence=plan.next_sentence, keep_checkpoint_max=f.keep_checkpoint_max)
     run = training.Pretraining(config, options, strategy, teacher_checkpoint=teacher, distill=distill)
     reading = {k: f[k].value for k in ("dynamic_masking", "masked_lm_prob", "do_whole_word_mask", "do_lower_case",
                                          "init_layers")}

@@ -75,7 +75,7 @@ def synthetic_batch(batch, seed=0):
             "next_sentence_labels": rng.integers(0, 2, (batch, 1)).astype(np.int32)}
 
 
-def bert_tf_runner(shape, precision="float32"):
+def bert_tf_runner(shape, precision="float32", fast=False):
     import tempfile
 
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as bert_tf's scripts set it before TensorFlow loads
@@ -88,7 +88,7 @@ def bert_tf_runner(shape, precision="float32"):
                         num_attention_heads=shape["heads"], intermediate_size=4 * shape["hidden"], type_vocab_size=2)
     options = training.PretrainingOptions(output_dir=tempfile.mkdtemp(), train_batch_size=shape["batch"],
                                           learning_rate=1e-4, num_train_steps=10**6, num_warmup_steps=100,
-                                          precision=precision)
+                                          precision=precision, **(FAST_OPTIONS if fast else {}))
     run = training.Pretraining(config, options)
     batch = synthetic_batch(shape["batch"])
     iterator = run.distribute(lambda context: tf.data.Dataset.from_tensors(batch).repeat())
@@ -99,7 +99,7 @@ def bert_tf_runner(shape, precision="float32"):
     return steps
 
 
-def keras_hub_runner(shape, precision="float32"):
+def keras_hub_runner(shape, precision="float32", fast=False):
     import keras
     import keras_hub
     import tensorflow as tf
@@ -125,7 +125,7 @@ def keras_hub_runner(shape, precision="float32"):
     return steps
 
 
-def hf_runner(shape, precision="float32"):
+def hf_runner(shape, precision="float32", fast=False):
     import contextlib
 
     import torch
@@ -164,10 +164,15 @@ def hf_runner(shape, precision="float32"):
     return steps
 
 
+# bert_tf's options that change results: other dropout draws, and the optimizer's update in its last bits (the
+# "fast" peers'; `bert_tf.training.TrainingOptions`).
+FAST_OPTIONS = {"fast_dropout": True, "fused_optimizer": True}
 # name -> (implementation, precision, TF_ENABLE_ONEDNN_OPTS for the worker: None = what its users get)
 PEERS = {
     "bert_tf float32": ("bert_tf", "float32", None),
+    "bert_tf float32 fast": ("bert_tf fast", "float32", None),
     "bert_tf bfloat16": ("bert_tf", "bfloat16", None),
+    "bert_tf bfloat16 fast": ("bert_tf fast", "bfloat16", None),
     "bert_tf float32 oneDNN off": ("bert_tf", "float32", "0"),
     "keras-hub float32": ("keras_hub", "float32", None),
     "keras-hub bfloat16": ("keras_hub", "bfloat16", None),
@@ -177,6 +182,12 @@ PEERS = {
 }
 RUNNERS = {"bert_tf": bert_tf_runner, "keras_hub": keras_hub_runner, "hf": hf_runner}
 REQUIRES = {"bert_tf": ("tensorflow",), "keras_hub": ("keras_hub",), "hf": ("torch", "transformers")}
+
+
+def runner(implementation, shape_name, precision):
+    """The step function of `implementation` ("bert_tf fast": bert_tf with FAST_OPTIONS)."""
+    name, _, fast = implementation.partition(" ")
+    return RUNNERS[name](SHAPES[shape_name], precision, fast=fast == "fast")
 
 
 def onednn_enabled():
@@ -190,7 +201,7 @@ def onednn_enabled():
 def worker(implementation, precision, shape_name):
     """Builds one peer, warms it up, then runs the step counts read from stdin, answering with the seconds."""
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    steps = RUNNERS[implementation](SHAPES[shape_name], precision)
+    steps = runner(implementation, shape_name, precision)
     steps(2)  # build, trace, compile
     print(json.dumps({"ready": True, "onednn": onednn_enabled()}), flush=True)
     for line in sys.stdin:
@@ -216,7 +227,7 @@ def start_worker(name, shape_name):
 def available(name):
     import importlib.util
 
-    missing = [module for module in REQUIRES[PEERS[name][0]] if importlib.util.find_spec(module) is None]
+    missing = [module for module in REQUIRES[PEERS[name][0].split()[0]] if importlib.util.find_spec(module) is None]
     if missing:
         print(f"{name}: {', '.join(missing)} not installed, skipped")
     return not missing

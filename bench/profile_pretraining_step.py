@@ -1,12 +1,13 @@
 """Where a pretraining step's seconds go: TensorFlow's profiler over a few steps, summed by op type and region.
 
-  .venv/bin/python bench/profile_pretraining_step.py [--implementation bert_tf|keras_hub] [--shape small]
-      [--precision float32] [--steps 2]
+  .venv/bin/python bench/profile_pretraining_step.py [--implementation bert_tf|"bert_tf fast"|keras_hub]
+      [--shape small] [--precision float32] [--steps 2] [--top_ops N]
 
-The shapes and runners are bench_pretraining.py's. Times are op durations summed over the executor's threads
-(ops overlap on 2 cores, so they add up to more than the wall time) and reported per step and as shares of all
-op time. Regions are read from the op names (bert_tf's layer names; keras-hub's are reported by op type only).
-`TF_ENABLE_ONEDNN_OPTS=0` in the environment profiles TensorFlow's Eigen kernels instead of oneDNN's.
+The shapes and runners are bench_pretraining.py's ("bert_tf fast": with its FAST_OPTIONS). Times are op durations
+summed over the executor's threads (ops overlap on 2 cores, so they add up to more than the wall time) and reported
+per step and as shares of all op time. Regions are read from the op names (bert_tf's layer names; keras-hub's are
+reported by op type only). `TF_ENABLE_ONEDNN_OPTS=0` in the environment profiles TensorFlow's Eigen kernels instead
+of oneDNN's.
 """
 
 import argparse
@@ -46,15 +47,16 @@ def op_durations(logdir):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--implementation", default="bert_tf", choices=("bert_tf", "keras_hub"))
+    parser.add_argument("--implementation", default="bert_tf", choices=("bert_tf", "bert_tf fast", "keras_hub"))
     parser.add_argument("--shape", default="small")
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--top_ops", type=int, default=0, help="also list the N costliest ops by name")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import bench_pretraining as bench
 
-    steps = bench.RUNNERS[args.implementation](bench.SHAPES[args.shape], args.precision)
+    steps = bench.runner(args.implementation, args.shape, args.precision)
     steps(2)  # build and trace outside the profile
     import tensorflow as tf
 
@@ -73,10 +75,16 @@ def main():
         by_type[op_type] += seconds
         region = next((region for region, pattern in REGIONS if re.search(pattern, name)), "other")
         by_region[("backward " if "gradient_tape" in name else "forward ") + region] += seconds
-    for title, counter in (("op type", by_type), ("region", by_region)):
+    by_name = collections.Counter()  # the layers' copies of one op summed: layer_3 -> layer_*
+    for (name, op_type), seconds in durations.items():
+        by_name[f"{op_type} {re.sub(r'layer_[0-9]+', 'layer_*', name)}"] += seconds
+    tables = [("op type", by_type, 20), ("region", by_region, 20), ("op", by_name, args.top_ops)]
+    for title, counter, rows in tables:
+        if not rows:
+            continue
         print(f"\n{title:28s} {'s/step':>7s} {'share':>6s}")
-        for key, seconds in counter.most_common(20):
-            print(f"{key:28s} {seconds / args.steps:7.3f} {100 * seconds / total:5.1f}%")
+        for key, seconds in counter.most_common(rows):
+            print(f"{key[-90:]:28s} {seconds / args.steps:7.3f} {100 * seconds / total:5.1f}%")
 
 
 if __name__ == "__main__":

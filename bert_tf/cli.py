@@ -262,7 +262,8 @@ def define_tpu_flags():
 
 
 def define_runtime_flags():
-    """Strategy, optimizer, precision and XLA: what users of tf-models expect beyond the original flags."""
+    """Strategy, optimizer, precision, XLA, fast dropout and the fused optimizer: what users of tf-models expect
+    beyond the original flags."""
     quiet_tensorflow_start()
     from bert_tf import training
 
@@ -270,6 +271,10 @@ def define_runtime_flags():
     flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "The original AdamWeightDecay, or LAMB.")
     flags.DEFINE_enum("precision", "float32", list(training.PRECISIONS), "Compute precision (mixed for 16-bit).")
     flags.DEFINE_bool("use_xla", False, "Compile the forward and backward pass with XLA.")
+    flags.DEFINE_bool("fast_dropout", False, "Dropout masks from 16 random bits per element (half the random "
+                      "numbers; the keep probability rounded to a multiple of 2^-16) instead of a float32 uniform.")
+    flags.DEFINE_bool("fused_optimizer", False, "adamw's update as TensorFlow's fused Adam kernel (fewer passes; "
+                      "the same update within 1e-5 of each step, not bit for bit).")
 
 
 def create_strategy(values):
@@ -309,7 +314,8 @@ def fine_tuning(values, task):
         predict_batch_size=values.predict_batch_size, learning_rate=values.learning_rate,
         num_train_epochs=values.num_train_epochs, warmup_proportion=values.warmup_proportion,
         iterations_per_loop=values.iterations_per_loop, optimizer=values.optimizer, precision=values.precision,
-        use_xla=values.use_xla, seed=values.seed, save_checkpoints_steps=values.save_checkpoints_steps,
+        use_xla=values.use_xla, fast_dropout=values.fast_dropout, fused_optimizer=values.fused_optimizer,
+        seed=values.seed, save_checkpoints_steps=values.save_checkpoints_steps,
         resume_changed_run=values.resume_changed_run)
     check_output_folder("output_dir", values.output_dir)
     from bert_tf import export_flags

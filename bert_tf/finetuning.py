@@ -30,7 +30,8 @@ from bert_tf.training import Trainer, TrainingOptions, output_dir, precision_pol
 @dataclasses.dataclass(frozen=True)
 class FineTuningOptions:
     """How to fine-tune; defaults are the original run_classifier.py / run_squad.py flags (docs/ORIGINAL.md §8).
-    gradient_accumulation_steps and keep_checkpoint_max go beyond them, as in pretraining; resume_changed_run
+    gradient_accumulation_steps, keep_checkpoint_max, fast_dropout and fused_optimizer go beyond them, as in pretraining
+    (`bert_tf.training.TrainingOptions`); resume_changed_run
     continues a run in output_dir that was made with other settings (`output_dir.check_run_config`).
     Bad values are a ValueError naming the field (the flag of the same name) before anything runs."""
 
@@ -46,6 +47,8 @@ class FineTuningOptions:
     optimizer: str = "adamw"
     precision: str = "float32"
     use_xla: bool = False
+    fast_dropout: bool = False
+    fused_optimizer: bool = False
     seed: int | None = None
     save_checkpoints_steps: int = 1000
     keep_checkpoint_max: int = 5
@@ -126,8 +129,9 @@ class FineTuning:
             output_dir=o.output_dir, train_batch_size=o.train_batch_size, eval_batch_size=o.eval_batch_size,
             learning_rate=o.learning_rate, num_train_steps=num_steps, num_warmup_steps=num_warmup_steps,
             save_checkpoints_steps=o.save_checkpoints_steps, steps_per_execution=o.iterations_per_loop,
-            optimizer=o.optimizer, precision=o.precision, use_xla=o.use_xla,
-            gradient_accumulation_steps=o.gradient_accumulation_steps, keep_checkpoint_max=o.keep_checkpoint_max)
+            optimizer=o.optimizer, precision=o.precision, use_xla=o.use_xla, fast_dropout=o.fast_dropout,
+            fused_optimizer=o.fused_optimizer, gradient_accumulation_steps=o.gradient_accumulation_steps,
+            keep_checkpoint_max=o.keep_checkpoint_max)
         with self.strategy.scope():  # distillation's maps are weights
             objectives = [self.kind.objective(self.task)]
             if self.teacher is not None:
@@ -176,6 +180,8 @@ class FineTuning:
                                                    "distillation": dataclasses.asdict(self.distill)}
         return {"task": self.task.name, "bert_config": self.config.to_dict(), "init_checkpoint": self.init_checkpoint,
                 **teacher, **{name: getattr(o, name) for name in settings}, "num_train_steps": num_steps,
+                # runs made before these options keep their settings
+                **{name: True for name in ("fast_dropout", "fused_optimizer") if getattr(o, name)},
                 "train_features": len(features), "train_features_sha256": digest.hexdigest()}
 
     def save(self, vocab_file=None):

@@ -165,6 +165,10 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         beta_1, beta_2, epsilon: Adam constants (the original: 0.9, 0.999, 1e-6).
         exclude_from_weight_decay: regexes searched in each variable's `path` (see `_matches`).
         global_clipnorm: clip norm over all gradients (the original: 1.0), or None for no clipping.
+        fused: the update as TensorFlow's fused Adam kernel (`ResourceApplyAdam` with no bias correction: three
+            passes over each variable where the original's formula takes about ten), the decay applied first as
+            param *= 1 - lr * weight_decay_rate. The same update but for rounding and the kernel's float32
+            1 - beta_2 (1 - 0.99900001: v 1.3e-5 smaller, each step 6.5e-6 larger, relatively).
         name, **kwargs: as `keras.optimizers.Optimizer`; Keras' `weight_decay` is refused (it would decay a
             second time, before the update).
     """
@@ -178,6 +182,7 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         epsilon=1e-6,
         exclude_from_weight_decay=EXCLUDE_FROM_WEIGHT_DECAY,
         global_clipnorm=None,
+        fused=False,
         name=None,
         **kwargs,
     ):
@@ -189,6 +194,7 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         _check_number("beta_2", beta_2, 0.0)
         _check_number("epsilon", epsilon, 0.0)
         self.weight_decay_rate = float(weight_decay_rate)
+        self.fused = bool(fused)
         # Per thread, because MirroredStrategy traces its replicas in concurrent threads.
         self._clipped_norm = threading.local()
         self.beta_1 = float(beta_1)
@@ -222,11 +228,27 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
+        if self.fused:
+            return self._fused_update_step(gradient, variable, learning_rate, index)
         next_m, next_v = self._next_moments(gradient, variable, index)
         update = next_m / (tf.sqrt(next_v) + self.epsilon)
         if self._decayed[index]:
             update += self.weight_decay_rate * variable
         self.assign_sub(variable, tf.cast(learning_rate, variable.dtype) * update)
+
+    def _fused_update_step(self, gradient, variable, learning_rate, index):
+        """param * (1 - lr * decay) - lr * m / (sqrt(v) + epsilon): with both powers of beta 0, the fused kernel's
+        bias-corrected rate lr * sqrt(1 - b2^t) / (1 - b1^t) is lr itself."""
+        dtype = variable.dtype
+        learning_rate = tf.cast(learning_rate, dtype)
+        if self._decayed[index]:
+            self.assign(variable, variable * (1.0 - learning_rate * self.weight_decay_rate))
+        zero = tf.constant(0.0, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=self.adam_m[index].value.handle, v=self.adam_v[index].value.handle,
+            beta1_power=zero, beta2_power=zero, lr=learning_rate, beta1=tf.constant(self.beta_1, dtype),
+            beta2=tf.constant(self.beta_2, dtype), epsilon=tf.constant(self.epsilon, dtype),
+            grad=tf.cast(tf.convert_to_tensor(gradient), dtype))
 
     def _get_current_learning_rate(self):
         # `iterations` counts applied updates (Keras' `_iterations` counts micro-batches when accumulating).
@@ -269,6 +291,7 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
             beta_2=self.beta_2,
             epsilon=self.epsilon,
             exclude_from_weight_decay=list(self.exclude_from_weight_decay),
+            fused=self.fused,
         )
         return config
 

@@ -274,7 +274,8 @@ def test_bad_paths_and_a_malformed_test_file_stop_run_classifier_before_training
     # The paths are checked first of all: before the (missing) config file is even read.
     values = dict(output_dir=str(out), export_dir=str(out), max_seq_length=24, train_batch_size=8,
                   predict_batch_size=8, learning_rate=5e-5, num_train_epochs=1.0, warmup_proportion=0.1,
-                  iterations_per_loop=10, optimizer="adamw", precision="float32", use_xla=False, seed=None,
+                  iterations_per_loop=10, optimizer="adamw", precision="float32", use_xla=False, fast_dropout=False,
+                  fused_optimizer=False, seed=None,
                   save_checkpoints_steps=10, resume_changed_run=False, export_max_batch_size=8,
                   export_max_text_bytes=100, bert_config_file=str(tmp_path / "missing.json"))
     with pytest.raises(ValueError, match=f"^--export_dir={out} is --output_dir={out} or a folder above it"):

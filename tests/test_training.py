@@ -15,7 +15,7 @@ import tensorflow as tf
 from helpers import random_weights, tiny_config, tiny_inputs
 
 from bert_tf import checkpoint_files, checkpoints, files, objectives, training
-from bert_tf.modeling import BertMaskedLM, BertPretrainer, BlockPlan, EncoderPlan
+from bert_tf.modeling import BertMaskedLM, BertPretrainer, BlockPlan, Dropout, EncoderPlan
 
 HERE = os.path.dirname(__file__)
 ROOT = os.path.dirname(HERE)
@@ -337,6 +337,21 @@ def test_xla_and_bfloat16_train(records, tmp_path):
     assert half.model.encoder.encoder_layers[0].intermediate.compute_dtype == "bfloat16"
     # bfloat16 keeps 8 bits of mantissa: the same run's loss agrees to about 1%.
     np.testing.assert_allclose(result["masked_lm_loss"], plain_result["masked_lm_loss"], rtol=0.02)
+
+
+def test_fast_options_train_and_are_part_of_the_run(records, tmp_path):
+    run = make_run(tmp_path / "fast", config=tiny_config(), fast_dropout=True, fused_optimizer=True)
+    dropouts = [layer for layer in run.model._flatten_layers() if isinstance(layer, Dropout)]
+    assert len(dropouts) == 8 and all(layer.fast for layer in dropouts)  # embeddings, 3 per layer of 2, NSP head
+    assert run.optimizer.fused
+    result = run.train(records_input(records))
+    assert np.isfinite(result["loss"]) and result["loss"] > 0
+    config = run.run_config(records)
+    assert config["fast_dropout"] is True and config["fused_optimizer"] is True
+    plain = make_run(tmp_path / "plain", config=tiny_config())
+    assert not plain.optimizer.fused
+    assert not {"fast_dropout", "fused_optimizer"} & set(plain.run_config(records))  # earlier runs: unchanged
+    assert not any(layer.fast for layer in plain.model._flatten_layers() if isinstance(layer, Dropout))
 
 
 def test_float16_scales_the_loss_and_reports_true_gradients(records, tmp_path):

@@ -16,12 +16,14 @@ from bert_tf.modeling.layers import (
     LAYER_NORM_EPSILON,
     MASK_ADDER,
     BertEmbeddings,
+    Dropout,
     SelfAttention,
     TransformerBlock,
     gelu_exact,
     gelu_tanh,
     get_activation,
     recording_tied_reads,
+    use_fast_dropout,
 )
 from bert_tf.modeling.names import WeightName
 from bert_tf.modeling.plan import BlockPlan, EncoderPlan, as_plan
@@ -42,6 +44,7 @@ __all__ = [
     "BlockPlan",
     "ClassificationHead",
     "ConfiguredModel",
+    "Dropout",
     "EncoderModel",
     "EncoderPlan",
     "MaskedLMHead",
@@ -56,4 +59,5 @@ __all__ = [
     "gelu_tanh",
     "get_activation",
     "recording_tied_reads",
+    "use_fast_dropout",
 ]

@@ -13,7 +13,7 @@ import tensorflow as tf
 from keras import ops
 
 from bert_tf.modeling.encoder import BertEncoder, ConfiguredModel
-from bert_tf.modeling.layers import SizedLayer, dense, get_activation, initializer, layer_norm, tied_read
+from bert_tf.modeling.layers import Dropout, SizedLayer, dense, get_activation, initializer, layer_norm, tied_read
 from bert_tf.modeling.names import WeightName, dense_names, family_names, layer_norm_names, output_names, scoped
 
 # head attribute -> (TF1 scope, Hugging Face scope). The original's classifier weights sit at the root of the
@@ -88,7 +88,7 @@ class ClassificationHead(SizedLayer):
         super().__init__(dict(num_classes=num_classes, dropout_rate=dropout_rate,
                               initializer_range=initializer_range), **kwargs)
         self.num_classes = num_classes
-        self.dropout = keras.layers.Dropout(dropout_rate)
+        self.dropout = Dropout(dropout_rate)
         self.dense = keras.layers.Dense(num_classes, kernel_initializer=initializer(initializer_range),
                                         name="output")
 
@@ -125,7 +125,7 @@ class FirstTokenHead(SizedLayer):
             raise ValueError(f"FirstTokenHead: family {family!r} is not one of {', '.join(self.FAMILIES)}")
         activation, self.dropout_first, self.dense_hf, self.output_hf = self.FAMILIES[family]
         self.num_classes = num_classes
-        self.dropout = keras.layers.Dropout(dropout_rate)
+        self.dropout = Dropout(dropout_rate)
         self.dense = dense(hidden_size, "dense", initializer_range, get_activation(activation))
         self.output_dense = dense(num_classes, "output", initializer_range)
 

@@ -108,6 +108,49 @@ def tied_read(name, tensor):
     return tensor
 
 
+# ---------------------------------------------------------------------------------------------- dropout
+
+MASK_BITS = 16  # random bits per element of a fast dropout mask
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class Dropout(keras.layers.Dropout):
+    """Keras' Dropout (the original's: keep where a float32 uniform >= rate, scale kept values by 1 / (1 - rate)),
+    with a faster mask on request (`use_fast_dropout`): keep where 16 random bits >= round(rate * 2^16), half the
+    random numbers of a float32 uniform (two masks per 32-bit draw). The keep probability is then rate rounded to a
+    multiple of 2^-16 (0.1 -> 0.100006) instead of 2^-24, the scale stays 1 / (1 - rate), and the masks are other
+    draws: same distribution to 6e-6, other values. The mask multiplies the input in one op, forward and back."""
+
+    fast = False
+
+    def call(self, inputs, training=False):
+        if not (self.fast and training and 0 < self.rate < 1 and self.noise_shape is None):
+            return super().call(inputs, training=training)
+        seed = tf.cast(self.seed_generator.next(), tf.int64)
+        dtype = tf.as_dtype(inputs.dtype)
+        threshold = tf.constant(min(round(self.rate * 2**MASK_BITS), 2**MASK_BITS - 1), tf.uint16)
+        shape = inputs.shape
+        if shape.is_fully_defined() and shape.rank and shape[-1] % 2 == 0:  # the training shapes: no slicing
+            draws = tf.random.stateless_uniform([*shape[:-1], shape[-1] // 2], seed, minval=None, maxval=None,
+                                                dtype=tf.uint32)
+            bits = tf.reshape(tf.bitcast(draws, tf.uint16), shape)
+        else:
+            size = tf.size(inputs)
+            draws = tf.random.stateless_uniform([(size + 1) // 2], seed, minval=None, maxval=None, dtype=tf.uint32)
+            bits = tf.reshape(tf.reshape(tf.bitcast(draws, tf.uint16), [-1])[:size], tf.shape(inputs))
+        mask = tf.where(bits >= threshold, tf.constant(1.0 / (1.0 - self.rate), dtype), tf.constant(0.0, dtype))
+        return inputs * mask
+
+
+def use_fast_dropout(model, fast=True):
+    """Turns the fast dropout masks (`Dropout`) on (or off) in every bert_tf Dropout layer of `model`; returns
+    how many there are. Calls traced afterwards draw them."""
+    layers = [layer for layer in model._flatten_layers(include_self=True) if isinstance(layer, Dropout)]
+    for layer in layers:
+        layer.fast = fast
+    return len(layers)
+
+
 # ---------------------------------------------------------------------------------------------- layers
 
 
@@ -135,7 +178,7 @@ class BertEmbeddings(SizedLayer):
                               hidden_dropout_prob=hidden_dropout_prob, initializer_range=initializer_range,
                               layer_norm_epsilon=layer_norm_epsilon), **kwargs)
         self.layer_norm = layer_norm(layer_norm_epsilon)
-        self.dropout = keras.layers.Dropout(hidden_dropout_prob)
+        self.dropout = Dropout(hidden_dropout_prob)
 
     def build(self, input_shape=None):
         s = self.settings
@@ -220,8 +263,8 @@ class SelfAttention(SizedLayer):
             self.value = dense(width, "value", initializer_range)
         self.output_dense = dense(hidden_size, "output", initializer_range)
         self.layer_norm = layer_norm(layer_norm_epsilon)
-        self.probs_dropout = keras.layers.Dropout(attention_probs_dropout_prob)
-        self.output_dropout = keras.layers.Dropout(hidden_dropout_prob)
+        self.probs_dropout = Dropout(attention_probs_dropout_prob)
+        self.output_dropout = Dropout(hidden_dropout_prob)
 
     def build(self, input_shape=None):
         s = self.settings
@@ -292,7 +335,7 @@ class TransformerBlock(SizedLayer):
         self.intermediate = dense(intermediate_size, "intermediate", initializer_range, get_activation(hidden_act))
         self.output_dense = dense(hidden_size, "output", initializer_range)
         self.layer_norm = layer_norm(layer_norm_epsilon)
-        self.output_dropout = keras.layers.Dropout(hidden_dropout_prob)
+        self.output_dropout = Dropout(hidden_dropout_prob)
 
     def build(self, input_shape=None):
         s = self.settings

@@ -29,6 +29,10 @@ class TrainingOptions:
       precision: "float32", "bfloat16" or "float16" (mixed: LayerNorm, softmax, logits and losses stay float32;
         float16 adds dynamic loss scaling).
       use_xla: compile each replica's forward and backward pass with XLA.
+      fast_dropout: dropout masks from 16 random bits per element instead of a float32 uniform: half the random
+        numbers, the keep probability rounded to a multiple of 2^-16 (`bert_tf.modeling.layers.Dropout`).
+      fused_optimizer: AdamWeightDecay's update as TensorFlow's fused Adam kernel: the same update within 1e-5
+        of each step (`bert_tf.optimization.AdamWeightDecay` says why); adamw only.
       gradient_accumulation_steps: micro-batches per update (each replica's batch is split into this many).
       keep_checkpoint_max: training checkpoints kept.
     """
@@ -45,6 +49,8 @@ class TrainingOptions:
     optimizer: str = "adamw"
     precision: str = "float32"
     use_xla: bool = False
+    fast_dropout: bool = False
+    fused_optimizer: bool = False
     gradient_accumulation_steps: int = 1
     keep_checkpoint_max: int = 5
 
@@ -56,6 +62,8 @@ class TrainingOptions:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
+        if self.fused_optimizer and self.optimizer != "adamw":
+            raise ValueError(f"fused_optimizer is adamw's fused Adam kernel: optimizer {self.optimizer!r} has none")
         if self.train_batch_size % self.gradient_accumulation_steps:
             raise ValueError(f"train_batch_size {self.train_batch_size} is not a multiple of "
                              f"gradient_accumulation_steps {self.gradient_accumulation_steps}")

@@ -69,6 +69,8 @@ class Pretraining(Trainer):
         `data_settings` (how they are read)."""
         ignored = {"output_dir", "eval_batch_size", "save_checkpoints_steps", "steps_per_execution", "max_eval_steps",
                    "use_xla", "keep_checkpoint_max"}
+        # runs made before these options keep their settings
+        ignored |= {name for name in ("fast_dropout", "fused_optimizer") if not getattr(self.options, name)}
         settings = {k: v for k, v in dataclasses.asdict(self.options).items() if k not in ignored}
         inputs = {path: os.path.getsize(path) for path in expand_input_patterns(input_file)}
         teacher = {} if self.teacher is None else {"teacher_checkpoint": self.teacher_checkpoint,

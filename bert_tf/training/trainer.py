@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf import checkpoints, objectives
-from bert_tf.modeling import recording_tied_reads
+from bert_tf.modeling import recording_tied_reads, use_fast_dropout
 from bert_tf.optimization import create_optimizer
 from bert_tf.training import output_dir
 from bert_tf.training.summaries import duration, write_scalars
@@ -67,12 +67,15 @@ class Trainer:
             raise ValueError(f"eval_batch_size {options.eval_batch_size} is not a multiple of replicas ({replicas})")
         with self.strategy.scope():
             self.optimizer = create_optimizer(options.learning_rate, options.num_train_steps,
-                                              options.num_warmup_steps, optimizer_type=options.optimizer)
+                                              options.num_warmup_steps, optimizer_type=options.optimizer,
+                                              **({"fused": True} if options.fused_optimizer else {}))
             if options.precision == "float16":
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.variables = [*model.trainable_variables, *objective_variables]
             self.optimizer.build(self.variables)
             self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        if options.fast_dropout:
+            use_fast_dropout(model)
         table = model.encoder.embedding_table
         self._table_index = next(i for i, v in enumerate(self.variables) if v is table)
         # Keras 3 models are not fully trackable by tf.train.Checkpoint (layer lists are skipped): the weights
