@@ -24,9 +24,11 @@ slow: $(STAMP)
 demo: $(STAMP)
 	$(PY) demo.py
 
-bench: $(STAMP)  # pretraining throughput at L6/H384 against keras-hub and HF (about 10 min)
+bench: $(STAMP)  # pretraining throughput at L6/H384 against keras-hub, then HF (about 10 min)
 	$(PY) -m pip install -q -e '.[test,bench]'
 	$(PY) bench/bench_pretraining.py --shapes small --rounds 2 --steps 2
+	$(PY) bench/bench_pretraining.py --shapes small --rounds 2 --steps 2 \
+		--peers "bert_tf bfloat16 fast,HF PyTorch float32,HF PyTorch bfloat16 autocast"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -13,8 +13,9 @@ QKV/O/FFN/attention/pooler and the MLM head on the masked positions only, traini
 float32 and bfloat16 matmul peaks (best of the measurements before and after each shape) and each worker's peak
 resident memory (RSS). HF PyTorch in bfloat16 runs under `torch.autocast("cpu", dtype=torch.bfloat16)`. HF
 computes masked-LM logits on all 128 positions: its extra work is not counted.
-A peer that is not installed is skipped (and said so). Workers stay alive for their shape's whole run: at Base
-each holds about 4-5 GB, so on a 24 GB machine pass at most four `--peers` there.
+A peer that is not installed is skipped (and said so). Workers stay alive for their shape's whole run: at
+L6/H384 each holds 3-5 GB, at Base 4-5 GB, so on a 24 GB machine pass at most six `--peers` (the default) at
+L6/H384 and four at Base. The "fast" peers are bert_tf with FAST_OPTIONS.
 """
 
 import argparse
@@ -180,6 +181,9 @@ PEERS = {
     "HF PyTorch float32": ("hf", "float32", None),
     "HF PyTorch bfloat16 autocast": ("hf", "bfloat16", None),
 }
+# What one run holds in 24 GB at L6/H384 (each worker holds 3-5 GB): the TensorFlow peers; HF in a second run.
+DEFAULT_PEERS = ("bert_tf float32", "bert_tf float32 fast", "bert_tf bfloat16", "bert_tf bfloat16 fast",
+                 "keras-hub float32", "keras-hub bfloat16")
 RUNNERS = {"bert_tf": bert_tf_runner, "keras_hub": keras_hub_runner, "hf": hf_runner}
 REQUIRES = {"bert_tf": ("tensorflow",), "keras_hub": ("keras_hub",), "hf": ("torch", "transformers")}
 
@@ -272,7 +276,7 @@ def main():
     parser.add_argument("--shapes", default="small,base")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--peers", default=",".join(PEERS), help=f"comma-separated, of: {', '.join(PEERS)}")
+    parser.add_argument("--peers", default=",".join(DEFAULT_PEERS), help=f"comma-separated, of: {', '.join(PEERS)}")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

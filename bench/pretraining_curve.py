@@ -2,7 +2,7 @@
 unigram baseline, then each fine-tuned on real SST-2 rows.
 
   .venv/bin/python bench/pretraining_curve.py [--model_type bert] [--steps 3000] [--every 500] [--precision bfloat16]
-      [--fast_dropout] [--finetune_rows 4000]
+      [--fast_dropout] [--fused_optimizer] [--finetune_rows 4000]
 
 The corpus is corpus/python_docs.txt of the real data (BERT_TF_DATA, bench/common.py): Python 3.11's documentation
 prose, 497 documents. The last 50 documents are held out for evaluation, a WordPiece vocab is learned from the rest
@@ -95,6 +95,7 @@ def main():
     parser.add_argument("--vocab_size", type=int, default=8000)
     parser.add_argument("--precision", default="float32", help="run_pretraining.py --precision (train and eval)")
     parser.add_argument("--fast_dropout", action="store_true", help="run_pretraining.py --fast_dropout")
+    parser.add_argument("--fused_optimizer", action="store_true", help="run_pretraining.py --fused_optimizer")
     parser.add_argument("--finetune_rows", type=int, default=4000, help="SST-2 train rows (0: no fine-tuning)")
     parser.add_argument("--out", default=None, help="default out/pretraining_curve/<model_type>")
     args = parser.parse_args()
@@ -121,7 +122,7 @@ def main():
         train_batch_size=32, num_train_steps=args.steps, num_warmup_steps=args.steps // 10,
         learning_rate=args.learning_rate, save_checkpoints_steps=args.every,
         keep_checkpoint_max=args.steps // args.every + 1, iterations_per_loop=50, precision=args.precision,
-        fast_dropout=args.fast_dropout, **inputs("train"), **shape)
+        fast_dropout=args.fast_dropout, fused_optimizer=args.fused_optimizer, **inputs("train"), **shape)
     train_seconds = time.time() - start
     curve = {}
     for step in range(args.every, args.steps + 1, args.every):

@@ -197,6 +197,7 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         self.fused = bool(fused)
         # Per thread, because MirroredStrategy traces its replicas in concurrent threads.
         self._clipped_norm = threading.local()
+        self._chain = threading.local()  # the last variable update of the step being traced
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
@@ -227,7 +228,16 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         return next_m, next_v
 
     def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
+        """One variable's update (`_update`), run after the previous variable's: the same values, but only one
+        variable's temporaries (new moments, update) are alive at a time, where TensorFlow would otherwise run
+        every variable's at once (at Base, 1.5 GB more peak memory)."""
+        previous = getattr(self._chain, "last", None)
+        with tf.control_dependencies([] if previous is None else [previous]):
+            self._update(gradient, variable, learning_rate, self._get_variable_index(variable))
+        # A read of the variable runs after its update (TensorFlow orders a variable's ops as written).
+        self._chain.last = variable.read_value()
+
+    def _update(self, gradient, variable, learning_rate, index):
         if self.fused:
             return self._fused_update_step(gradient, variable, learning_rate, index)
         next_m, next_v = self._next_moments(gradient, variable, index)
@@ -268,6 +278,7 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         reduced = self._all_reduce_sum_gradients(list(zip(grads, variables, strict=True)))
         grads, variables = map(list, zip(*join_repeated_variables(reduced), strict=True))
         self._clipped_norm.value = None
+        self._chain.last = None
         if self.global_clipnorm:
             grads, self._clipped_norm.value = tf.clip_by_global_norm(grads, self.global_clipnorm)
         tf.__internal__.distribute.interim.maybe_merge_call(
@@ -325,8 +336,7 @@ class Lamb(AdamWeightDecay):
         super().build(var_list)
         self._adapted = [not _matches(self.exclude_from_layer_adaptation, v) for v in var_list]
 
-    def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
+    def _update(self, gradient, variable, learning_rate, index):
         next_m, next_v = self._next_moments(gradient, variable, index)
         step = tf.cast(self.iterations + 1, variable.dtype)
         m_hat = next_m / (1.0 - tf.pow(tf.cast(self.beta_1, variable.dtype), step))
