@@ -230,7 +230,7 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         """One variable's update (`_update`), run after the previous variable's: the same values, but only one
         variable's temporaries (new moments, update) are alive at a time, where TensorFlow would otherwise run
-        every variable's at once (at Base, 1.5 GB more peak memory)."""
+        every variable's at once and hold them all (README: Throughput)."""
         previous = getattr(self._chain, "last", None)
         with tf.control_dependencies([] if previous is None else [previous]):
             self._update(gradient, variable, learning_rate, self._get_variable_index(variable))

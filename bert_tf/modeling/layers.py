@@ -118,7 +118,7 @@ class Dropout(keras.layers.Dropout):
     """Keras' Dropout (the original's: keep where a float32 uniform >= rate, scale kept values by 1 / (1 - rate)),
     with a faster mask on request (`use_fast_dropout`): keep where 16 random bits >= round(rate * 2^16), half the
     random numbers of a float32 uniform (two masks per 32-bit draw). The keep probability is then rate rounded to a
-    multiple of 2^-16 (0.1 -> 0.100006) instead of 2^-24, the scale stays 1 / (1 - rate), and the masks are other
+    multiple of 2^-16 (0.1 -> 0.100006) instead of 2^-23, the scale stays 1 / (1 - rate), and the masks are other
     draws: same distribution to 6e-6, other values. The mask multiplies the input in one op, forward and back."""
 
     fast = False
