@@ -15,7 +15,7 @@ resident memory (RSS). HF PyTorch in bfloat16 runs under `torch.autocast("cpu", 
 computes masked-LM logits on all 128 positions: its extra work is not counted.
 A peer that is not installed is skipped (and said so). Workers stay alive for their shape's whole run: at
 L6/H384 each holds 3-5 GB, at Base 4-5 GB, so on a 24 GB machine pass at most six `--peers` (the default) at
-L6/H384 and four at Base. The "fast" peers are bert_tf with FAST_OPTIONS.
+L6/H384 and four at Base. The "fast" and "xla" peers are bert_tf with those VARIANTS.
 """
 
 import argparse
@@ -76,7 +76,8 @@ def synthetic_batch(batch, seed=0):
             "next_sentence_labels": rng.integers(0, 2, (batch, 1)).astype(np.int32)}
 
 
-def bert_tf_runner(shape, precision="float32", fast=False):
+def bert_tf_runner(shape, precision="float32", **options):
+    """bert_tf's step function; `options`: TrainingOptions beyond the defaults (a VARIANTS entry)."""
     import tempfile
 
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as bert_tf's scripts set it before TensorFlow loads
@@ -89,7 +90,7 @@ def bert_tf_runner(shape, precision="float32", fast=False):
                         num_attention_heads=shape["heads"], intermediate_size=4 * shape["hidden"], type_vocab_size=2)
     options = training.PretrainingOptions(output_dir=tempfile.mkdtemp(), train_batch_size=shape["batch"],
                                           learning_rate=1e-4, num_train_steps=10**6, num_warmup_steps=100,
-                                          precision=precision, **(FAST_OPTIONS if fast else {}))
+                                          precision=precision, **options)
     run = training.Pretraining(config, options)
     batch = synthetic_batch(shape["batch"])
     iterator = run.distribute(lambda context: tf.data.Dataset.from_tensors(batch).repeat())
@@ -100,7 +101,7 @@ def bert_tf_runner(shape, precision="float32", fast=False):
     return steps
 
 
-def keras_hub_runner(shape, precision="float32", fast=False):
+def keras_hub_runner(shape, precision="float32"):
     import keras
     import keras_hub
     import tensorflow as tf
@@ -126,7 +127,7 @@ def keras_hub_runner(shape, precision="float32", fast=False):
     return steps
 
 
-def hf_runner(shape, precision="float32", fast=False):
+def hf_runner(shape, precision="float32"):
     import contextlib
 
     import torch
@@ -165,15 +166,17 @@ def hf_runner(shape, precision="float32", fast=False):
     return steps
 
 
-# bert_tf's options that change results: other dropout draws, and the optimizer's update in its last bits (the
-# "fast" peers'; `bert_tf.training.TrainingOptions`).
-FAST_OPTIONS = {"fast_dropout": True, "fused_optimizer": True}
+# bert_tf's variants: TrainingOptions beyond the defaults. "fast": the options that change results (other dropout
+# draws, the optimizer's update within 1e-5); "xla": the step compiled with XLA.
+VARIANTS = {"fast": {"fast_dropout": True, "fused_optimizer": True}, "xla": {"use_xla": True}}
 # name -> (implementation, precision, TF_ENABLE_ONEDNN_OPTS for the worker: None = what its users get)
 PEERS = {
     "bert_tf float32": ("bert_tf", "float32", None),
     "bert_tf float32 fast": ("bert_tf fast", "float32", None),
     "bert_tf bfloat16": ("bert_tf", "bfloat16", None),
     "bert_tf bfloat16 fast": ("bert_tf fast", "bfloat16", None),
+    "bert_tf float32 xla": ("bert_tf xla", "float32", None),
+    "bert_tf bfloat16 xla": ("bert_tf xla", "bfloat16", None),
     "bert_tf float32 oneDNN off": ("bert_tf", "float32", "0"),
     "keras-hub float32": ("keras_hub", "float32", None),
     "keras-hub bfloat16": ("keras_hub", "bfloat16", None),
@@ -189,9 +192,9 @@ REQUIRES = {"bert_tf": ("tensorflow",), "keras_hub": ("keras_hub",), "hf": ("tor
 
 
 def runner(implementation, shape_name, precision):
-    """The step function of `implementation` ("bert_tf fast": bert_tf with FAST_OPTIONS)."""
-    name, _, fast = implementation.partition(" ")
-    return RUNNERS[name](SHAPES[shape_name], precision, fast=fast == "fast")
+    """The step function of `implementation` ("bert_tf fast": bert_tf with VARIANTS["fast"])."""
+    name, _, variant = implementation.partition(" ")
+    return RUNNERS[name](SHAPES[shape_name], precision, **VARIANTS.get(variant, {}))
 
 
 def onednn_enabled():

@@ -3,7 +3,7 @@
   .venv/bin/python bench/profile_pretraining_step.py [--implementation bert_tf|"bert_tf fast"|keras_hub]
       [--shape small] [--precision float32] [--steps 2] [--top_ops N]
 
-The shapes and runners are bench_pretraining.py's ("bert_tf fast": with its FAST_OPTIONS). Times are op durations
+The shapes and runners are bench_pretraining.py's ("bert_tf fast": with its VARIANTS["fast"]). Times are op durations
 summed over the executor's threads (ops overlap on 2 cores, so they add up to more than the wall time) and reported
 per step and as shares of all op time. Regions are read from the op names (bert_tf's layer names; keras-hub's are
 reported by op type only). `TF_ENABLE_ONEDNN_OPTS=0` in the environment profiles TensorFlow's Eigen kernels instead

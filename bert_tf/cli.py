@@ -114,11 +114,10 @@ def define_model_flags(max_seq_length=128):
     flags.DEFINE_integer("max_seq_length", max_seq_length, "The maximum total input sequence length after WordPiece.")
 
 
-MODEL_TYPES = ("bert", "albert", "roberta", "distilbert")
-
-
 def define_model_type_flags():
     """--model_type (default: the config's own) and RoBERTa's --merges_file: the family, its body and tokenizer."""
+    from bert_tf.model_types import MODEL_TYPES
+
     flags.DEFINE_enum("model_type", None, list(MODEL_TYPES), "The model family (default: the model_type of "
                       "--bert_config_file, BERT without one); its tokenizer reads --vocab_file: WordPiece vocab.txt "
                       "(bert, distilbert), a SentencePiece .model (albert), vocab.json (roberta).")

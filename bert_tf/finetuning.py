@@ -25,6 +25,7 @@ from bert_tf import checkpoint_files, checkpoints, distillation, kinds
 from bert_tf.config import check_positive
 from bert_tf.finetuning_data import train_steps
 from bert_tf.training import Trainer, TrainingOptions, output_dir, precision_policy, warm_start
+from bert_tf.training.options import RECORDED_WHEN_ON
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,8 +181,7 @@ class FineTuning:
                                                    "distillation": dataclasses.asdict(self.distill)}
         return {"task": self.task.name, "bert_config": self.config.to_dict(), "init_checkpoint": self.init_checkpoint,
                 **teacher, **{name: getattr(o, name) for name in settings}, "num_train_steps": num_steps,
-                # runs made before these options keep their settings
-                **{name: True for name in ("fast_dropout", "fused_optimizer") if getattr(o, name)},
+                **{name: True for name in RECORDED_WHEN_ON if getattr(o, name)},
                 "train_features": len(features), "train_features_sha256": digest.hexdigest()}
 
     def save(self, vocab_file=None):

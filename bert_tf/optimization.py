@@ -324,6 +324,8 @@ class Lamb(AdamWeightDecay):
         """AdamWeightDecay's arguments, and exclude_from_layer_adaptation: regexes of the variables whose update
         is not scaled by the trust ratio (default: exclude_from_weight_decay)."""
         super().__init__(*args, **kwargs)
+        if self.fused:
+            raise ValueError("Lamb has no fused kernel: its update is scaled by a per-variable trust ratio")
         if exclude_from_layer_adaptation is None:
             exclude_from_layer_adaptation = self.exclude_from_weight_decay
         self.exclude_from_layer_adaptation = _check_patterns(

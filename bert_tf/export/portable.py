@@ -32,23 +32,24 @@ TFLITE_IDENTIFIER = b"TFL3"  # the flatbuffer file identifier of TFLite models, 
 KINDS = ("encoder", "classification", "regression")
 
 
-def _described(model, label_names, regression):
-    """(what the model is, the Keras model computing its outputs from the ids) for an encoder or classifier."""
+def _kind(model, label_names, regression):
+    """What the model is: "encoder", "classification" or "regression"; ValueError for another model, or label
+    names or a regression that do not fit it."""
     if isinstance(model, BertClassifier):
         if regression and model.num_labels != 1:
             raise ValueError(f"a regression model has one output; this classifier has {model.num_labels}")
         if label_names and len(label_names) != model.num_labels:
             raise ValueError(f"{len(label_names)} label names for a classifier of {model.num_labels} classes")
-        return ("regression" if regression else "classification"), model
+        return "regression" if regression else "classification"
     if isinstance(model, BertEncoder):
-        return "encoder", model
+        return "encoder"
     raise ValueError("portable exports are of a BertEncoder or a BertClassifier (classification, regression); got "
                      f"a {type(model).__name__}")
 
 
 def serving_function(model, label_names=(), regression=False, batch_size=None, seq_length=None):
     """(description, tf.function of the ids -> the outputs the module docstring lists, in inference mode)."""
-    kind, _ = _described(model, label_names, regression)
+    kind = _kind(model, label_names, regression)
     limit = model.plan.max_position_embeddings - model.plan.position_offset
     if seq_length is not None and not 0 < seq_length <= limit:
         raise ValueError(f"seq_length {seq_length}: the model takes 1 to {limit} positions")

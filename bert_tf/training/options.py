@@ -11,6 +11,8 @@ import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+# Options a run's config records only when on, so that runs made before they existed resume unchanged.
+RECORDED_WHEN_ON = ("fast_dropout", "fused_optimizer")
 
 
 @dataclasses.dataclass(frozen=True)

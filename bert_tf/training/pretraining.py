@@ -19,7 +19,7 @@ from bert_tf import checkpoint_files, checkpoints, distillation, objectives
 from bert_tf.files import format_eval_results, write_eval_results
 from bert_tf.modeling import BertMaskedLM, BertPretrainer
 from bert_tf.pretraining_data import expand_input_patterns
-from bert_tf.training.options import precision_policy
+from bert_tf.training.options import RECORDED_WHEN_ON, precision_policy
 from bert_tf.training.trainer import Trainer
 from bert_tf.training.warm_start import warm_start
 
@@ -69,8 +69,7 @@ class Pretraining(Trainer):
         `data_settings` (how they are read)."""
         ignored = {"output_dir", "eval_batch_size", "save_checkpoints_steps", "steps_per_execution", "max_eval_steps",
                    "use_xla", "keep_checkpoint_max"}
-        # runs made before these options keep their settings
-        ignored |= {name for name in ("fast_dropout", "fused_optimizer") if not getattr(self.options, name)}
+        ignored |= {name for name in RECORDED_WHEN_ON if not getattr(self.options, name)}
         settings = {k: v for k, v in dataclasses.asdict(self.options).items() if k not in ignored}
         inputs = {path: os.path.getsize(path) for path in expand_input_patterns(input_file)}
         teacher = {} if self.teacher is None else {"teacher_checkpoint": self.teacher_checkpoint,

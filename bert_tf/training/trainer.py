@@ -68,7 +68,7 @@ class Trainer:
         with self.strategy.scope():
             self.optimizer = create_optimizer(options.learning_rate, options.num_train_steps,
                                               options.num_warmup_steps, optimizer_type=options.optimizer,
-                                              **({"fused": True} if options.fused_optimizer else {}))
+                                              fused=options.fused_optimizer)
             if options.precision == "float16":
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.variables = [*model.trainable_variables, *objective_variables]
