@@ -27,7 +27,7 @@ import sys
 import time
 
 import numpy as np
-from common import Worker
+from common import Worker, cpu_model
 
 SHAPES = {"small": dict(layers=6, hidden=384, heads=12, batch=32),
           "base": dict(layers=12, hidden=768, heads=12, batch=8)}
@@ -290,7 +290,7 @@ def main():
         parser.error(f"unknown peers {sorted(unknown)}; choose from {list(PEERS)}")
     peaks = {dtype: matmul_peak(dtype) for dtype in ("float32", "bfloat16")}
     print(f"matmul peak (TensorFlow, 2048^3): float32 {peaks['float32']:.0f} GFLOP/s, "
-          f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s; {os.cpu_count()} CPUs")
+          f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s; {cpu_model()}, {os.cpu_count()} CPUs")
     for name in args.shapes.split(","):
         measure(name, args, peaks)
 
